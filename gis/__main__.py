@@ -1,0 +1,5 @@
+"""Run the CLI with ``python -m gis``."""
+
+from gis.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""15-minute coverage: reachability, isochrones, statistics, siting."""

@@ -1,0 +1,1 @@
+"""Grid generation, plans and validation."""

@@ -1,0 +1,1 @@
+"""Spatial layers: buildings, people, facilities, components, incidents."""

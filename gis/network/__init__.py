@@ -1,0 +1,1 @@
+"""Walking network: readers, CSR graph, snapping."""

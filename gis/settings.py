@@ -1,0 +1,50 @@
+"""Settings: one class, every field read from the environment variable of the same name."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    # PostgreSQL runs as `postgres` when we are root, and it cannot enter /root (mode 700),
+    # so root's cluster lives under /var/lib; everyone else gets an XDG data directory.
+    if os.geteuid() == 0:
+        return Path("/var/lib/gridgis")
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "gridgis"
+
+
+class Settings(BaseSettings):
+    """Every field is read from the environment variable of the same name (and `.env`)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # DATABASE_URL: use this server; unset means the embedded cluster under GRIDGIS_HOME.
+    database_url: str | None = None
+    gridgis_home: Path = _default_home()  # GRIDGIS_HOME: embedded cluster and state
+    statement_timeout_ms: int = 30_000  # STATEMENT_TIMEOUT_MS
+
+    # Encryption key for resident ID numbers and phones (base64, 32 bytes). The embedded
+    # default writes one to GRIDGIS_HOME on first use; production must set it.
+    gridgis_secret_key: str | None = None
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _use_psycopg3(cls, value: object) -> object:
+        if not isinstance(value, str) or not value:
+            return value or None
+        for scheme in ("postgres://", "postgresql://"):
+            if value.startswith(scheme):
+                return value.replace(scheme, "postgresql+psycopg://", 1)
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process-wide settings (tests build their own `Settings`)."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Folium maps rendered from GeoDataFrames, with locally served Leaflet assets."""

@@ -1,0 +1,1 @@
+"""Tests (they run against a real PostGIS)."""
