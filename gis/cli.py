@@ -191,6 +191,29 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         engine.dispose()
 
 
+# --------------------------------------------------------------------------- serve
+def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+
+    import uvicorn
+
+    # Workers are separate processes: they read the URL from the environment, so resolve
+    # the embedded cluster (and migrate) once here and hand them the result.
+    engine = _engine(settings)
+    os.environ["DATABASE_URL"] = engine.url.render_as_string(hide_password=False)
+    engine.dispose()
+    console.print(f"serving gridgis on http://{args.host}:{args.port}/ (docs at /docs)")
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+    )
+    return 0
+
+
 # ---------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser (exposed for docs and tests)."""
@@ -250,6 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     div = sub.add_parser("divisions", help="list imported divisions")
     div.add_argument("--level", choices=[lv.value for lv in DivisionLevel])
     div.set_defaults(func=_cmd_divisions)
+
+    serve = sub.add_parser("serve", help="serve the HTTP API (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000, help="default: 8000")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+    serve.set_defaults(func=_cmd_serve)
 
     demo = sub.add_parser(
         "demo", help="run the demo on the embedded PostGIS (imports the shipped Beijing data)"

@@ -7,6 +7,7 @@ or town (+ GB/T 10114), 12 for a community/village (NBS statistical code). ``sta
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from gis.db import Base, Timestamped
-from gis.errors import InvalidInputError
+from gis.errors import InvalidInputError, NotFoundError
 
 
 class DivisionLevel(StrEnum):
@@ -165,3 +166,46 @@ def division_summary(session: Session) -> list[dict[str, Any]]:
         (func.ST_Area(func.Geography(Division.geom)) / 1e6).label("area_km2"),
     ).order_by(Division.code)
     return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def division_features(
+    session: Session,
+    *,
+    level: DivisionLevel | None = None,
+    parent_code: str | None = None,
+    code: str | None = None,
+) -> list[dict[str, Any]]:
+    """Return divisions as GeoJSON Feature dicts (geometry built by PostGIS), by code."""
+    stmt = select(
+        Division.code,
+        Division.name,
+        Division.level,
+        Division.parent_code,
+        Division.stat_code,
+        Division.pinyin,
+        Division.source,
+        (func.ST_Area(func.Geography(Division.geom)) / 1e6).label("area_km2"),
+        func.ST_AsGeoJSON(Division.geom, 7).label("geometry"),
+    ).order_by(Division.code)
+    if level is not None:
+        stmt = stmt.where(Division.level == level.value)
+    if parent_code is not None:
+        stmt = stmt.where(Division.parent_code == parent_code)
+    if code is not None:
+        stmt = stmt.where(Division.code == code)
+    features = []
+    for row in session.execute(stmt):
+        props = dict(row._mapping)
+        geometry = json.loads(props.pop("geometry"))
+        features.append(
+            {"type": "Feature", "id": row.code, "properties": props, "geometry": geometry}
+        )
+    return features
+
+
+def get_division_feature(session: Session, code: str) -> dict[str, Any]:
+    """Return one division as a GeoJSON Feature, or raise NotFoundError."""
+    found = division_features(session, code=code)
+    if not found:
+        raise NotFoundError("division", code)
+    return found[0]

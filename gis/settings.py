@@ -27,7 +27,12 @@ class Settings(BaseSettings):
     # DATABASE_URL: use this server; unset means the embedded cluster under GRIDGIS_HOME.
     database_url: str | None = None
     gridgis_home: Path = _default_home()  # GRIDGIS_HOME: embedded cluster and state
-    statement_timeout_ms: int = 30_000  # STATEMENT_TIMEOUT_MS
+    statement_timeout_ms: int = 30_000  # STATEMENT_TIMEOUT_MS: no query holds a worker longer
+    pool_timeout_s: float = 10.0  # POOL_TIMEOUT_S: wait for a free connection, then 503
+    max_body_bytes: int = 2 * 1024 * 1024  # MAX_BODY_BYTES: JSON/XML request bodies
+    max_upload_bytes: int = 512 * 1024 * 1024  # MAX_UPLOAD_BYTES: file uploads to */import
+    page_max_items: int = 10_000  # PAGE_MAX_ITEMS: limits above this are clamped
+    page_default_items: int = 100  # PAGE_DEFAULT_ITEMS
 
     # Encryption key for resident ID numbers and phones (base64, 32 bytes). The embedded
     # default writes one to GRIDGIS_HOME on first use; production must set it.

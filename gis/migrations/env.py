@@ -14,14 +14,17 @@ def _include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no
     # PostGIS, Tiger and pgRouting own tables we must never drop or diff.
     if type_ == "table" and reflected and compare_to is None:
         return False
-    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
+    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)  # type: ignore[no-untyped-call]
 
 
 def run_migrations_online() -> None:
     """Run migrations on the connection passed in ``config.attributes`` or a new engine."""
     connection = config.attributes.get("connection")
     if connection is None:
-        engine = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+        url = config.get_main_option("sqlalchemy.url")
+        if url is None:
+            raise RuntimeError("no sqlalchemy.url in the Alembic config")
+        engine = create_engine(url, poolclass=pool.NullPool)
         with engine.connect() as conn:
             _run(conn)
         engine.dispose()

@@ -1,0 +1,62 @@
+"""The FastAPI application factory. There is no module-level app.
+
+Run it with ``gridgis serve`` or ``uvicorn api.app:create_app --factory``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.limits import BodySizeLimit
+from api.problems import add_problem_handlers
+from api.routes import ROUTERS
+from gis import __version__
+from gis.db import make_engine, make_sessionmaker
+from gis.postgis import database_url
+from gis.settings import Settings, get_settings
+
+DESCRIPTION = """
+Urban grid management (网格化管理) on PostGIS: administrative divisions, grid plans and cells,
+buildings, residents, facilities, components and incidents, 15-minute service-circle coverage,
+OGC API Features and vector tiles, Open311 GeoReport v2, and maps.
+
+Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; tests pass their own ``settings``, production reads the environment."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(
+            database_url(settings),
+            statement_timeout_ms=settings.statement_timeout_ms,
+            pool_timeout=settings.pool_timeout_s,
+        )
+        app.state.engine = engine
+        app.state.sessions = make_sessionmaker(engine)
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="gridgis",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        license_info={"name": "Apache-2.0"},
+    )
+    app.state.settings = settings
+    add_problem_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        upload_max_bytes=settings.max_upload_bytes,
+    )
+    return app

@@ -1,0 +1,65 @@
+"""Request body size limits, enforced before a byte reaches a route."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.problems import problem
+
+
+class BodySizeLimit:
+    """Refuse bodies over ``max_bytes`` (``upload_max_bytes`` on upload paths) with 413.
+
+    Content-Length is checked up front; chunked bodies are counted as they stream.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, upload_max_bytes: int, upload_suffix: str = "/import"
+    ) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.upload_max_bytes = upload_max_bytes
+        self.upload_suffix = upload_suffix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, or answer 413 once the body passes the limit."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        limit = self.upload_max_bytes if path.endswith(self.upload_suffix) else self.max_bytes
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, receive, send, limit)
+            return
+        seen = 0
+
+        async def counted_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted_receive, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send, limit)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = problem(
+            413,
+            "Request body too large",
+            f"the body exceeds {limit} bytes",
+            "body-too-large",
+            instance=scope.get("path"),
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    """Raised inside the app when a streamed body passes the limit."""

@@ -1,0 +1,103 @@
+"""The app's conventions: problem+json everywhere, health, limits, 503 on a dead database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from gis.settings import Settings
+from tests.conftest import PROJECT_DATA
+
+DISTRICTS = PROJECT_DATA / "boundaries" / "beijing" / "districts"
+
+
+def test_health_reports_postgis(client: TestClient) -> None:
+    response = client.get("/health")
+
+    assert response.status_code == 200
+    assert response.json()["postgis"].startswith("3.")
+
+
+def test_unknown_route_is_a_problem(client: TestClient) -> None:
+    response = client.get("/no/such/thing")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 404
+
+
+def test_validation_error_lists_the_bad_field(client: TestClient) -> None:
+    response = client.get("/divisions", params={"level": "province"})
+
+    body = response.json()
+    assert response.status_code == 422
+    assert body["type"] == "/problems/validation"
+    assert body["errors"][0]["loc"] == ["query", "level"]
+
+
+def test_boundary_upload_then_read_back(client: TestClient) -> None:
+    with (DISTRICTS / "xicheng-outline.geojson").open("rb") as fh:
+        response = client.post(
+            "/divisions/import", files={"file": ("xicheng.geojson", fh)}, data={"level": "district"}
+        )
+    feature = client.get("/divisions/110102").json()
+
+    assert response.status_code == 200, response.text
+    assert response.json()["inserted"] == 1
+    assert feature["properties"]["name"] == "西城区"
+    assert feature["geometry"]["type"] == "MultiPolygon"
+
+
+def test_bad_upload_returns_the_per_feature_report(client: TestClient, tmp_path: Path) -> None:
+    bad = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"code": "110101998000", "Name": "孤儿街道"},
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [
+                        [[116.4, 39.9], [116.41, 39.9], [116.41, 39.91], [116.4, 39.9]]
+                    ],
+                },
+            }
+        ],
+    }
+    response = client.post(
+        "/divisions/import",
+        files={"file": ("bad.geojson", json.dumps(bad).encode(), "application/geo+json")},
+    )
+
+    body = response.json()
+    assert response.status_code == 422
+    assert body["type"] == "/problems/invalid-features"
+    assert body["report"]["problems"][0]["name"] == "孤儿街道"
+    assert "parent division 110101 does not exist" in body["report"]["problems"][0]["reason"]
+    assert client.get("/divisions/110101998").status_code == 404
+
+
+def test_oversized_body_is_refused_with_413(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"max_body_bytes": 1000}))
+    with TestClient(app) as small:
+        response = small.post(
+            "/divisions", content=b"x" * 5000, headers={"content-type": "application/json"}
+        )
+
+    assert response.status_code == 413
+    assert response.json()["type"] == "/problems/body-too-large"
+
+
+def test_dead_database_gives_503_problem_not_a_hang(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url="postgresql://nobody:x@127.0.0.1:9/none", gridgis_home=tmp_path
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        response = client.get("/health")
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "5"
