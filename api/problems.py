@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gis.auth import AuthenticationError, PermissionDeniedError
 from gis.errors import (
     ConflictError,
     DatabaseUnavailableError,
@@ -26,6 +27,8 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 # Most specific first: the first class in an exception's MRO found here wins.
 DOMAIN_PROBLEMS: dict[type[GisError], tuple[int, str, str]] = {
+    AuthenticationError: (401, "unauthenticated", "Authentication required"),
+    PermissionDeniedError: (403, "forbidden", "Not allowed"),
     NotFoundError: (404, "not-found", "Resource not found"),
     ImportValidationError: (
         422,
@@ -71,7 +74,10 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
             extra: dict[str, Any] = {}
             if isinstance(exc, ImportValidationError):
                 extra["report"] = exc.report.to_dict()
-            return problem(status, title, str(exc), slug, instance=request.url.path, **extra)
+            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+            return problem(
+                status, title, str(exc), slug, instance=request.url.path, headers=headers, **extra
+            )
     log.exception("unmapped domain error", exc_info=exc)
     return problem(500, "Internal Server Error", "unexpected domain error")
 

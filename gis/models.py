@@ -1,6 +1,7 @@
 """Import every table module so ``Base.metadata`` is complete (Alembic, tests)."""
 
 from gis.audit import AuditRecord
+from gis.auth import ApiToken
 from gis.coverage.store import CoverageResult, CoverageRun, Isochrone
 from gis.db import Base
 from gis.divisions import Division
@@ -14,6 +15,7 @@ from gis.network.store import NetworkEdge, NetworkNode
 from gis.users import AppUser
 
 __all__ = [
+    "ApiToken",
     "AppUser",
     "AuditRecord",
     "Base",

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 512 * 1024 * 1024  # MAX_UPLOAD_BYTES: file uploads to */import
     page_max_items: int = 10_000  # PAGE_MAX_ITEMS: limits above this are clamped
     page_default_items: int = 100  # PAGE_DEFAULT_ITEMS
+    token_ttl_h: float = 12.0  # TOKEN_TTL_H: bearer token lifetime
+    # ANONYMOUS_READ: let anyone read non-personal layers (OGC API, tiles, divisions).
+    anonymous_read: bool = False
 
     # Encryption key for resident ID numbers and phones (base64, 32 bytes). The embedded
     # default writes one to GRIDGIS_HOME on first use; production must set it.

@@ -2,6 +2,6 @@
 
 from fastapi import APIRouter
 
-from api.routes import divisions, health
+from api.routes import auth, divisions, health
 
-ROUTERS: list[APIRouter] = [health.router, divisions.router]
+ROUTERS: list[APIRouter] = [health.router, auth.router, divisions.router]

@@ -7,9 +7,11 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 
+from api.auth import ReaderDep, requires
 from api.deps import SessionDep
+from gis.auth import Permission
 from gis.boundaries import BoundaryImportOptions, import_boundaries
 from gis.divisions import DivisionLevel, division_features, get_division_feature
 from gis.errors import InvalidInputError
@@ -21,23 +23,27 @@ router = APIRouter(prefix="/divisions", tags=["divisions"])
 @router.get("", summary="Divisions as a GeoJSON FeatureCollection")
 def list_divisions(
     session: SessionDep,
+    reader: ReaderDep,
     level: DivisionLevel | None = None,
     parent: Annotated[str | None, Query(pattern=r"^\d{6}(\d{3})?$")] = None,
 ) -> dict[str, Any]:
     """Return districts, streets or communities, optionally the children of ``parent``."""
+    reader.require(Permission.READ_DIVISIONS)
     features = division_features(session, level=level, parent_code=parent)
     return {"type": "FeatureCollection", "numberReturned": len(features), "features": features}
 
 
 @router.get("/{code}", summary="One division as a GeoJSON Feature")
-def read_division(code: str, session: SessionDep) -> dict[str, Any]:
+def read_division(code: str, session: SessionDep, reader: ReaderDep) -> dict[str, Any]:
     """Return the division with this 6-, 9- or 12-digit code."""
+    reader.require(Permission.READ_DIVISIONS)
     return get_division_feature(session, code)
 
 
 @router.post(
     "/import",
     summary="Import a boundary file (all or nothing)",
+    dependencies=[Depends(requires(Permission.WRITE_DIVISIONS))],
     responses={422: {"description": "Bad features: the report names each; nothing written"}},
 )
 def import_division_file(

@@ -19,3 +19,31 @@ def client(settings: Settings, session: Session) -> Iterator[TestClient]:
     app.dependency_overrides[get_session] = lambda: session
     with TestClient(app) as test_client:
         yield test_client
+
+
+def _login(client: TestClient, session: Session, username: str, **user: object) -> dict[str, str]:
+    from gis.auth import create_user
+
+    create_user(session, username=username, password="correct horse", **user)  # type: ignore[arg-type]
+    token = client.post(
+        "/auth/token", data={"username": username, "password": "correct horse"}
+    ).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def admin(client: TestClient, session: Session) -> dict[str, str]:
+    """Headers of a logged-in admin."""
+    from gis.auth import Role
+
+    return _login(client, session, "admin", role=Role.ADMIN, can_unmask=True)
+
+
+@pytest.fixture
+def login(client: TestClient, session: Session):  # type: ignore[no-untyped-def]
+    """Log in a new user: ``login("wang", role=Role.GRID_WORKER, grid_codes=[...])``."""
+
+    def make(username: str, **user: object) -> dict[str, str]:
+        return _login(client, session, username, **user)
+
+    return make

@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from gis.auth import Role
 from gis.settings import Settings
 from tests.conftest import PROJECT_DATA
 
@@ -29,8 +30,8 @@ def test_unknown_route_is_a_problem(client: TestClient) -> None:
     assert response.json()["status"] == 404
 
 
-def test_validation_error_lists_the_bad_field(client: TestClient) -> None:
-    response = client.get("/divisions", params={"level": "province"})
+def test_validation_error_lists_the_bad_field(client: TestClient, admin: dict[str, str]) -> None:
+    response = client.get("/divisions", params={"level": "province"}, headers=admin)
 
     body = response.json()
     assert response.status_code == 422
@@ -38,12 +39,15 @@ def test_validation_error_lists_the_bad_field(client: TestClient) -> None:
     assert body["errors"][0]["loc"] == ["query", "level"]
 
 
-def test_boundary_upload_then_read_back(client: TestClient) -> None:
+def test_boundary_upload_then_read_back(client: TestClient, admin: dict[str, str]) -> None:
     with (DISTRICTS / "xicheng-outline.geojson").open("rb") as fh:
         response = client.post(
-            "/divisions/import", files={"file": ("xicheng.geojson", fh)}, data={"level": "district"}
+            "/divisions/import",
+            files={"file": ("xicheng.geojson", fh)},
+            data={"level": "district"},
+            headers=admin,
         )
-    feature = client.get("/divisions/110102").json()
+    feature = client.get("/divisions/110102", headers=admin).json()
 
     assert response.status_code == 200, response.text
     assert response.json()["inserted"] == 1
@@ -51,7 +55,9 @@ def test_boundary_upload_then_read_back(client: TestClient) -> None:
     assert feature["geometry"]["type"] == "MultiPolygon"
 
 
-def test_bad_upload_returns_the_per_feature_report(client: TestClient, tmp_path: Path) -> None:
+def test_bad_upload_returns_the_per_feature_report(
+    client: TestClient, admin: dict[str, str]
+) -> None:
     bad = {
         "type": "FeatureCollection",
         "features": [
@@ -70,6 +76,7 @@ def test_bad_upload_returns_the_per_feature_report(client: TestClient, tmp_path:
     response = client.post(
         "/divisions/import",
         files={"file": ("bad.geojson", json.dumps(bad).encode(), "application/geo+json")},
+        headers=admin,
     )
 
     body = response.json()
@@ -77,7 +84,7 @@ def test_bad_upload_returns_the_per_feature_report(client: TestClient, tmp_path:
     assert body["type"] == "/problems/invalid-features"
     assert body["report"]["problems"][0]["name"] == "孤儿街道"
     assert "parent division 110101 does not exist" in body["report"]["problems"][0]["reason"]
-    assert client.get("/divisions/110101998").status_code == 404
+    assert client.get("/divisions/110101998", headers=admin).status_code == 404
 
 
 def test_oversized_body_is_refused_with_413(settings: Settings) -> None:
@@ -101,3 +108,39 @@ def test_dead_database_gives_503_problem_not_a_hang(tmp_path: Path) -> None:
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["retry-after"] == "5"
+
+
+def test_no_token_is_401_with_a_bearer_challenge(client: TestClient) -> None:
+    response = client.get("/divisions")
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["type"] == "/problems/unauthenticated"
+
+
+def test_wrong_password_and_forged_token_are_401(client: TestClient, admin: dict[str, str]) -> None:
+    wrong = client.post("/auth/token", data={"username": "admin", "password": "nope nope"})
+    forged = client.get("/divisions", headers={"Authorization": "Bearer ggt_forged"})
+
+    assert wrong.status_code == 401
+    assert forged.status_code == 401
+
+
+def test_analyst_may_not_import_boundaries(client: TestClient, login) -> None:  # type: ignore[no-untyped-def]
+    analyst = login("li", role=Role.ANALYST)
+
+    response = client.post(
+        "/divisions/import",
+        files={"file": ("x.geojson", b"{}", "application/geo+json")},
+        headers=analyst,
+    )
+
+    assert response.status_code == 403
+    assert response.json()["type"] == "/problems/forbidden"
+
+
+def test_anonymous_read_can_be_opened_by_configuration(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"anonymous_read": True}))
+    with TestClient(app) as anon:
+        assert anon.get("/divisions").status_code == 200
+        assert anon.get("/auth/me").status_code == 401
