@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gis import crs as crsmod
+from gis.crs_checks import looks_swapped, outside_china
 from gis.divisions import (
     DivisionLevel,
     existing_codes,
@@ -118,19 +119,8 @@ def _extent_problems(geoms: np.ndarray, ok: np.ndarray) -> dict[int, str]:
         return problems
     idx = np.flatnonzero(ok)
     bounds = shapely.bounds(geoms[idx])
-    lon0, lat0, lon1, lat1 = crsmod.CHINA_EXTENT
-    inside = (
-        (bounds[:, 0] >= lon0)
-        & (bounds[:, 2] <= lon1)
-        & (bounds[:, 1] >= lat0)
-        & (bounds[:, 3] <= lat1)
-    )
-    swapped = (
-        (bounds[:, 1] >= lon0)
-        & (bounds[:, 3] <= lon1)
-        & (bounds[:, 0] >= lat0)
-        & (bounds[:, 2] <= lat1)
-    )
+    inside = ~outside_china(bounds[:, 0], bounds[:, 1]) & ~outside_china(bounds[:, 2], bounds[:, 3])
+    swapped = looks_swapped(bounds[:, 0], bounds[:, 1]) & looks_swapped(bounds[:, 2], bounds[:, 3])
     for j in np.flatnonzero(~inside):
         b = bounds[j]
         where = f"bounds ({b[0]:.4f}, {b[1]:.4f}, {b[2]:.4f}, {b[3]:.4f})"
