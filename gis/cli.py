@@ -17,6 +17,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from gis import __version__
+from gis.auth import Role
 from gis.divisions import DivisionLevel
 from gis.errors import GisError, ImportValidationError
 from gis.settings import Settings, get_settings
@@ -191,6 +192,69 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         engine.dispose()
 
 
+# --------------------------------------------------------------------------- users
+def _cmd_users(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from gis.auth import Role, create_user, issue_api_key
+    from gis.users import AppUser
+
+    if args.action in {"add", "apikey"} and not args.username:
+        err_console.print(f"users {args.action} needs a USERNAME")
+        return 2
+    engine = _engine(settings)
+    try:
+        with Session(engine) as session, session.begin():
+            if args.action == "add":
+                password = None
+                if not args.machine:
+                    password = (
+                        sys.stdin.readline().rstrip("\n")
+                        if args.password_stdin
+                        else getpass.getpass(f"password for {args.username}: ")
+                    )
+                user = create_user(
+                    session,
+                    username=args.username,
+                    role=Role(args.role),
+                    password=password,
+                    divisions=args.division or [],
+                    grid_codes=args.grid or [],
+                    can_unmask=args.can_unmask,
+                    department=args.department,
+                )
+                console.print(f"user {user.username} ({user.role}) created")
+                if args.machine:
+                    print(issue_api_key(session, user))
+                return 0
+            if args.action == "apikey":
+                found = session.execute(
+                    select(AppUser).where(AppUser.username == args.username)
+                ).scalar_one_or_none()
+                if found is None:
+                    err_console.print(f"no user {args.username!r}")
+                    return 1
+                print(issue_api_key(session, found))
+                return 0
+            table = Table("username", "role", "divisions", "grids", "unmask", "active")
+            for u in session.execute(select(AppUser).order_by(AppUser.username)).scalars():
+                table.add_row(
+                    u.username,
+                    u.role,
+                    ",".join(u.scope_divisions or []) or "all",
+                    ",".join(u.scope_grid_codes or []) or "-",
+                    "yes" if u.can_unmask else "no",
+                    "yes" if u.active else "no",
+                )
+            console.print(table)
+            return 0
+    finally:
+        engine.dispose()
+
+
 # --------------------------------------------------------------------------- serve
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import os
@@ -273,6 +337,24 @@ def build_parser() -> argparse.ArgumentParser:
     div = sub.add_parser("divisions", help="list imported divisions")
     div.add_argument("--level", choices=[lv.value for lv in DivisionLevel])
     div.set_defaults(func=_cmd_divisions)
+
+    users = sub.add_parser("users", help="manage users, roles, scopes and API keys")
+    users.add_argument("action", choices=("add", "list", "apikey"))
+    users.add_argument("username", nargs="?", help="for add and apikey")
+    users.add_argument("--role", choices=[r.value for r in Role], default="analyst")
+    users.add_argument(
+        "--division", action="append", help="6/9/12-digit code the user may see (repeatable)"
+    )
+    users.add_argument("--grid", action="append", help="grid code of a grid worker (repeatable)")
+    users.add_argument("--can-unmask", action="store_true", help="may see ID numbers in clear")
+    users.add_argument("--department", help="department (incident KPIs)")
+    users.add_argument(
+        "--machine", action="store_true", help="no password: print a new API key instead"
+    )
+    users.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    users.set_defaults(func=_cmd_users)
 
     serve = sub.add_parser("serve", help="serve the HTTP API (uvicorn)")
     serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+import pandas as pd
+import shapely
+from numpy.typing import NDArray
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, func
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -45,3 +50,32 @@ def make_engine(url: str, *, statement_timeout_ms: int | None = 30_000, **kwargs
 def make_sessionmaker(engine: Engine) -> sessionmaker:  # type: ignore[type-arg]
     """Return a session factory bound to ``engine`` (objects stay usable after commit)."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def copy_rows(session: Session, table: str, frame: pd.DataFrame, columns: list[str]) -> int:
+    """Bulk-load ``frame[columns]`` into ``table`` with COPY (CSV) in the session's transaction.
+
+    Geometry columns must already be hex EWKB strings (``shapely.to_wkb(..., hex=True,
+    include_srid=True)``); NaN/None become NULL. Returns the number of rows written.
+    """
+    if frame.empty:
+        return 0
+    buffer = io.StringIO()
+    frame[columns].to_csv(buffer, index=False, header=False, na_rep="\\N")
+    buffer.seek(0)
+    dbapi = session.connection().connection.dbapi_connection
+    if dbapi is None:
+        raise RuntimeError("no DBAPI connection behind the session")
+    cols = ", ".join(f'"{c}"' for c in columns)
+    with dbapi.cursor() as cursor, cursor.copy(  # type: ignore[attr-defined]
+        f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+    ) as copy:
+        while chunk := buffer.read(1 << 20):
+            copy.write(chunk)
+    return len(frame)
+
+
+def hex_ewkb(geoms: object, srid: int = 4326) -> NDArray[np.object_]:
+    """Return geometries as hex EWKB strings with ``srid``, the fastest COPY input for PostGIS."""
+    with_srid = shapely.set_srid(np.asarray(geoms, dtype=object), srid)
+    return np.asarray(shapely.to_wkb(with_srid, hex=True, include_srid=True), dtype=object)

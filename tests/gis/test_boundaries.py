@@ -11,15 +11,13 @@ import numpy as np
 import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon, box, mapping
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gis.boundaries import BoundaryImportOptions, import_boundaries
-from gis.cli import main
 from gis.crs import wgs84_to_gcj02
 from gis.divisions import Division, DivisionLevel
 from gis.errors import ImportValidationError, InvalidInputError
-from gis.settings import get_settings
 from tests.conftest import PROJECT_DATA
 
 BEIJING = PROJECT_DATA / "boundaries" / "beijing"
@@ -325,50 +323,3 @@ def test_file_without_features_is_refused(with_district: Session, tmp_path: Path
 
     with pytest.raises(InvalidInputError, match="no features"):
         import_boundaries(with_district, path)
-
-
-# ----------------------------------------------------------------------------- CLI
-@pytest.fixture
-def cli_env(db: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Engine:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    yield db  # type: ignore[misc]
-    get_settings.cache_clear()
-
-
-def test_cli_reports_each_bad_feature_as_json_and_exits_1(
-    cli_env: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["import", "boundaries", str(DONGCHENG)]) == 0
-    path = _write(
-        tmp_path,
-        "bad.geojson",
-        _fc([GOOD, _feature(mapping(BOWTIE), code="110101998000", Name="自交街道")]),
-    )
-    capsys.readouterr()
-
-    code = main(["import", "boundaries", str(path), "--json"])
-
-    out = json.loads(capsys.readouterr().out)
-    assert code == 1
-    assert out["ok"] is False
-    assert out["problems"][0]["index"] == 1
-    assert out["problems"][0]["code"] == "110101998"
-    assert out["problems"][0]["name"] == "自交街道"
-    with cli_env.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM division")).scalar() == 1
-
-
-def test_cli_demo_imports_the_32_streets(
-    cli_env: Engine, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["demo"]) == 0
-
-    out = capsys.readouterr().out
-    assert "32 streets" in out
-    assert "110101001000" in out and "东华门街道" in out
-    with cli_env.connect() as conn:
-        assert (
-            conn.execute(text("SELECT count(*) FROM division WHERE level = 'street'")).scalar()
-            == 32
-        )

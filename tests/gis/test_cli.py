@@ -1,0 +1,93 @@
+"""The command line: boundary import reports, the demo, users and keys."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from shapely.geometry import mapping
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from gis.auth import authenticate, login
+from gis.cli import main
+from gis.settings import get_settings
+from tests.gis.test_boundaries import BOWTIE, DONGCHENG, GOOD, _fc, _feature, _write
+
+
+@pytest.fixture
+def cli_env(db: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    yield db
+    get_settings.cache_clear()
+
+
+def test_cli_reports_each_bad_feature_as_json_and_exits_1(
+    cli_env: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["import", "boundaries", str(DONGCHENG)]) == 0
+    path = _write(
+        tmp_path,
+        "bad.geojson",
+        _fc([GOOD, _feature(mapping(BOWTIE), code="110101998000", Name="自交街道")]),
+    )
+    capsys.readouterr()
+
+    code = main(["import", "boundaries", str(path), "--json"])
+
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert out["ok"] is False
+    assert out["problems"][0]["index"] == 1
+    assert out["problems"][0]["code"] == "110101998"
+    assert out["problems"][0]["name"] == "自交街道"
+    with cli_env.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM division")).scalar() == 1
+
+
+def test_cli_demo_imports_the_32_streets(
+    cli_env: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo"]) == 0
+
+    out = capsys.readouterr().out
+    assert "32 streets" in out
+    assert "110101001000" in out and "东华门街道" in out
+    with cli_env.connect() as conn:
+        assert (
+            conn.execute(text("SELECT count(*) FROM division WHERE level = 'street'")).scalar()
+            == 32
+        )
+
+
+def test_cli_users_add_and_machine_key(
+    cli_env: Engine, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("long enough secret\n"))
+    assert (
+        main(
+            [
+                "users",
+                "add",
+                "wang",
+                "--role",
+                "grid_worker",
+                "--grid",
+                "110101001001001",
+                "--password-stdin",
+            ]
+        )
+        == 0
+    )
+    assert main(["users", "add", "bot", "--role", "commander", "--machine"]) == 0
+
+    key = capsys.readouterr().out.strip().splitlines()[-1]
+    assert key.startswith("ggk_")
+    with Session(cli_env) as session:
+        assert authenticate(session, key).username == "bot"
+        token = login(session, "wang", "long enough secret")
+        assert authenticate(session, token).grid_codes == ("110101001001001",)
