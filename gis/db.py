@@ -67,9 +67,8 @@ def copy_rows(session: Session, table: str, frame: pd.DataFrame, columns: list[s
     if dbapi is None:
         raise RuntimeError("no DBAPI connection behind the session")
     cols = ", ".join(f'"{c}"' for c in columns)
-    with dbapi.cursor() as cursor, cursor.copy(  # type: ignore[attr-defined]
-        f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
-    ) as copy:
+    statement = f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+    with dbapi.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[attr-defined]
         while chunk := buffer.read(1 << 20):
             copy.write(chunk)
     return len(frame)
