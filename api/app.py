@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from api.limits import BodySizeLimit
 from api.problems import add_problem_handlers
@@ -17,6 +18,7 @@ from gis import __version__
 from gis.db import make_engine, make_sessionmaker
 from gis.postgis import database_url
 from gis.settings import Settings, get_settings
+from maps.assets import STATIC_DIR
 
 DESCRIPTION = """
 Urban grid management (网格化管理) on PostGIS: administrative divisions, grid plans and cells,
@@ -41,6 +43,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
         yield
+        hub = getattr(app.state, "incident_hub", None)
+        if hub is not None:  # the SSE listener's own connection, opened on first subscriber
+            await hub.close()
         engine.dispose()
 
     app = FastAPI(
@@ -54,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_problem_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    # Leaflet and plugins, installed from npm at setup: maps work on a closed network.
+    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,

@@ -18,7 +18,9 @@ _bearer = HTTPBearer(
 ANONYMOUS = Principal(
     username="anonymous",
     role=Role.ANALYST,
-    permissions=frozenset({Permission.READ_DIVISIONS, Permission.READ_GRIDS}),
+    permissions=frozenset(
+        {Permission.READ_DIVISIONS, Permission.READ_GRIDS, Permission.READ_LAYERS}
+    ),
 )
 
 

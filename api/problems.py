@@ -19,6 +19,7 @@ from gis.errors import (
     GisError,
     ImportValidationError,
     InvalidInputError,
+    InvalidParameterError,
     NotFoundError,
 )
 
@@ -35,6 +36,8 @@ DOMAIN_PROBLEMS: dict[type[GisError], tuple[int, str, str]] = {
         "invalid-features",
         "Some features are invalid; nothing was written",
     ),
+    # OGC API Features wants 400 for unknown or invalid query parameters (and CQL2 filters).
+    InvalidParameterError: (400, "invalid-parameter", "Invalid query parameter"),
     InvalidInputError: (422, "invalid-input", "Input is not usable"),
     ConflictError: (409, "conflict", "Conflicts with the current state"),
     DatabaseUnavailableError: (503, "database-unavailable", "Database unavailable"),

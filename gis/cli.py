@@ -7,6 +7,7 @@ PostGIS cluster that gridgis starts itself (``gridgis db status`` says where).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -279,6 +280,14 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # ---------------------------------------------------------------------------- main
+# Modules that add their own command groups with ``register(subparsers)``; their handlers
+# take ``(args, settings)`` like the ones above.
+COMMAND_MODULES: tuple[str, ...] = (
+    "gis.layers.incidents_cli",
+    "gis.synth.cli",
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser (exposed for docs and tests)."""
     parser = argparse.ArgumentParser(
@@ -366,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="run the demo on the embedded PostGIS (imports the shipped Beijing data)"
     )
     demo.set_defaults(func=_cmd_demo)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -126,3 +126,70 @@ class CoverageInputError(InvalidInputError):
 
 class CoordinateTransformError(InvalidInputError):
     """Coordinates cannot be transformed between two CRSs (outside the source CRS's domain)."""
+
+
+class SecretKeyError(GisError):
+    """The key for resident data is missing, malformed or stored unsafely (named in the message)."""
+
+
+class DuplicateResidentError(ConflictError):
+    """A resident with this ID number is already registered (matched by blind index)."""
+
+
+class MapInputError(InvalidInputError):
+    """A map input is unusable: wrong CRS, a missing column, an empty or missing geometry."""
+
+
+class MapAssetsError(GisError):
+    """The locally served Leaflet/plugin assets are missing, stale, or lack a linked file."""
+
+
+class InvalidParameterError(InvalidInputError):
+    """An OGC API query parameter is unknown or has an unusable value (400, not 422)."""
+
+
+class CqlFilterError(InvalidParameterError):
+    """A CQL2 filter cannot be parsed, names an unknown queryable or mixes types."""
+
+
+class TileOutOfRangeError(NotFoundError):
+    """A tile address lies outside the tile matrix set or below a collection's minimum zoom."""
+
+    def __init__(self, reason: str) -> None:
+        GisError.__init__(self, reason)
+        self.kind = "tile"
+        self.key = reason
+
+
+class InvalidIdNumberError(InvalidInputError):
+    """A citizen ID number (GB 11643) is malformed; ``reason`` says why, without the number."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"invalid ID number: {reason}")
+        self.reason = reason
+
+
+class InvalidPhoneError(InvalidInputError):
+    """A phone number is neither a mainland mobile nor a landline."""
+
+
+class DecryptionError(GisError):
+    """A sealed field cannot be opened: wrong key, unknown key version or tampered bytes."""
+
+
+class IllegalTransitionError(ConflictError):
+    """An incident action is not allowed in the incident's current state (names both)."""
+
+    def __init__(self, message: str, *, state: str, action: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.state = state
+        self.action = action
+        self.allowed = allowed
+
+
+class SeedDataError(InvalidInputError):
+    """An editable seed-data file (class table, checklist, holiday calendar) is malformed."""
+
+
+class WorkCalendarError(InvalidInputError):
+    """A working-time computation is impossible: naive time, outside the calendar, bad hours."""

@@ -36,6 +36,14 @@ class Settings(BaseSettings):
     token_ttl_h: float = 12.0  # TOKEN_TTL_H: bearer token lifetime
     # ANONYMOUS_READ: let anyone read non-personal layers (OGC API, tiles, divisions).
     anonymous_read: bool = False
+    ogc_exact_count_max: int = 100_000  # OGC_EXACT_COUNT_MAX: above this numberMatched is estimated
+    sse_heartbeat_s: float = 15.0  # SSE_HEARTBEAT_S: keeps proxies from closing idle streams
+
+    # Incident intake: a report of the same minor class this close, this recent, is a duplicate.
+    duplicate_radius_m: float = 50.0  # DUPLICATE_RADIUS_M
+    duplicate_window_h: float = 24.0  # DUPLICATE_WINDOW_H
+    # RESIDENT_SMALL_CELL_MIN: aggregate groups smaller than this are suppressed for analysts.
+    resident_small_cell_min: int = 5
 
     # Encryption key for resident ID numbers and phones (base64, 32 bytes). The embedded
     # default writes one to GRIDGIS_HOME on first use; production must set it.

@@ -2,6 +2,13 @@
 
 from fastapi import APIRouter
 
-from api.routes import auth, divisions, health
+from api.routes import auth, divisions, events, health, ogc, tiles
 
-ROUTERS: list[APIRouter] = [health.router, auth.router, divisions.router]
+ROUTERS: list[APIRouter] = [
+    health.router,
+    auth.router,
+    divisions.router,
+    ogc.router,
+    tiles.router,
+    events.router,
+]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gis.db import Base
@@ -26,6 +29,8 @@ class Building(Membership, Provenance, Base):
     households: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     residents: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     footprint_m2: Mapped[float | None] = mapped_column(Float)
+    # OSM tags kept by an OSM import (migration 0003); None for other sources.
+    osm_tags: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     geom: Mapped[WKBElement] = mapped_column(
         Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False
     )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import String, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gis.db import Base
@@ -20,6 +23,8 @@ class Facility(Membership, Provenance, Base):
     category: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
     name: Mapped[str | None] = mapped_column(String(200))
     address: Mapped[str | None] = mapped_column(String(300))
+    # OSM tags kept by an OSM import (migration 0003); None for other sources.
+    osm_tags: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     geom: Mapped[WKBElement] = mapped_column(
         Geometry("POINT", srid=4326, spatial_index=True), nullable=False
     )

@@ -1,4 +1,9 @@
-"""Incidents (事件/部件 cases) and their append-only event log."""
+"""Incidents (事件/部件 cases) and their append-only event log.
+
+The workflow lives in `gis.layers.incident_service`; this module only holds the tables. The
+event log is append-only in the database too: a trigger (migration 0004) refuses UPDATE and
+DELETE on ``incident_event``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,19 @@ from datetime import datetime
 from typing import Any
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, String, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -18,6 +35,12 @@ class Incident(Membership, Provenance, Base):
     """A reported case with its current state, deadline and assignment."""
 
     __tablename__ = "incident"
+    __table_args__ = (
+        CheckConstraint("time_limit_min > 0", name="time_limit_min_positive"),
+        Index("ix_incident_updated_at", "updated_at"),
+        # Duplicate detection measures metres on the spheroid: index the geography cast.
+        Index("ix_incident_geog", func.geography(text("geom")), postgresql_using="gist"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_key: Mapped[str | None] = mapped_column(String(100), unique=True)
@@ -44,6 +67,12 @@ class Incident(Membership, Provenance, Base):
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Working minutes the class allows after dispatch, copied at intake so that editing the
+    # class table later does not move the deadlines of open cases.
+    time_limit_min: Mapped[int | None] = mapped_column(Integer)
+    # While postponed/suspended: when the pause began and the state to resume into.
+    paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resume_status: Mapped[str | None] = mapped_column(String(20))
     geom: Mapped[WKBElement] = mapped_column(
         Geometry("POINT", srid=4326, spatial_index=True), nullable=False
     )
@@ -53,6 +82,7 @@ class IncidentEvent(Base):
     """One transition of an incident: never updated or deleted."""
 
     __tablename__ = "incident_event"
+    __table_args__ = (Index("ix_incident_event_incident_id_at", "incident_id", "at"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     incident_id: Mapped[int] = mapped_column(
@@ -62,6 +92,7 @@ class IncidentEvent(Base):
     from_state: Mapped[str | None] = mapped_column(String(20))
     to_state: Mapped[str] = mapped_column(String(20), nullable=False)
     actor: Mapped[str] = mapped_column(String(100), nullable=False)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
     at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False, index=True
     )

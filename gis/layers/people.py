@@ -38,7 +38,7 @@ class Household(Base):
 
 
 class Person(Base):
-    """A resident. ``id_number``/``phone`` hold AES-GCM ciphertext; ``*_index`` a keyed hash."""
+    """A resident. ``*_enc`` hold AES-GCM ciphertext; ``id_number_index`` a keyed hash (dedupe)."""
 
     __tablename__ = "person"
     __table_args__ = (CheckConstraint("residence IN ('registered', 'migrant')", name="residence"),)
@@ -61,6 +61,10 @@ class Person(Base):
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(40)), default=list, nullable=False)
     moved_in_year: Mapped[int | None] = mapped_column(Integer)
     synthetic: Mapped[bool] = mapped_column(default=False, nullable=False)
+    source: Mapped[str | None] = mapped_column(String(200))  # import file or "api"
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
     )

@@ -1,0 +1,590 @@
+"""Benchmark the 15-minute coverage engine (issue 5).
+
+Default run: the real Dongcheng + Xicheng network (osmnx GeoPackage, clipped to the two
+district outlines), synthetic buildings and 12 facility categories. Times the full pure run
+(snapping, reachability for all categories, isochrones for every facility and circle, Euclidean
+figures, statistics, gaps) and checks every building's distance against networkx over the same
+snapped graph (must agree within 1 m); siting greedy vs an exact ILP.
+
+    .venv/bin/python bench/coverage.py                 # Dongcheng + Xicheng
+    .venv/bin/python bench/coverage.py --scale         # 1M nodes / 1M buildings synthetic city
+    .venv/bin/python bench/coverage.py --database-url postgresql://...   # + pgRouting (hook)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import resource
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import shapely
+
+from gis.coverage import (
+    circle_distance_m,
+    completeness_table,
+    coverage_table,
+    euclidean_buffers,
+    euclidean_nearest,
+    exact_max_coverage,
+    gap_counts,
+    gap_polygons,
+    greedy_from_matrix,
+    isochrone_polygons,
+    node_distances,
+    reach_all,
+)
+from gis.coverage.siting import coverage_matrix
+from gis.network import WalkGraph, build_walk_graph, read_network_gpkg, snap_points
+from gis.network.snapping import Snap, snap_to_nodes
+
+REAL = Path("/work/shared/data/real/beijing")
+SEED = 20240314
+
+# name: (circle minutes, facilities per 100,000 residents); the checklist is configurable
+CATEGORIES: dict[str, tuple[float, float]] = {
+    "kindergarten": (5, 8.0),
+    "elderly_day_care": (5, 6.0),
+    "convenience_store": (5, 25.0),
+    "public_toilet": (5, 15.0),
+    "primary_school": (10, 4.0),
+    "supermarket": (10, 6.0),
+    "farmers_market": (10, 3.0),
+    "pharmacy": (10, 8.0),
+    "community_health": (15, 2.0),
+    "community_service": (15, 2.0),
+    "middle_school": (15, 2.5),
+    "sports_ground": (15, 2.0),
+}
+
+TIMES: dict[str, float] = {}
+ISO_LABEL = "isochrones (every facility, its category's circle)"
+
+
+@contextmanager
+def timed(label: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    TIMES[label] = time.perf_counter() - start
+    print(f"  .. {label}: {TIMES[label]:.3f} s", file=sys.stderr, flush=True)
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+# ----------------------------------------------------------------------------------------------
+# inputs
+
+
+def dongcheng_xicheng_graph() -> tuple[WalkGraph, Any, Any]:
+    tables = read_network_gpkg(REAL / "network" / "beijing_inner_drive_osm2024.gpkg")
+    outline = pd.concat(
+        gpd.read_file(REAL / "districts" / f"{n}-outline.geojson") for n in ("dongcheng", "xicheng")
+    ).to_crs(4326)
+    area = shapely.union_all(outline.geometry.to_numpy())
+    # keep every street touching the districts: walks may cross the boundary and back
+    edges = tables.edges[shapely.intersects(tables.edges.geometry.to_numpy(), area)]
+    streets = pd.concat(
+        [
+            gpd.read_file(REAL / "subdistricts" / f"{n}-all.geojson")
+            for n in ("dongcheng", "xicheng")
+        ],
+        ignore_index=True,
+    )
+    return build_walk_graph(edges.reset_index(drop=True)), area, streets
+
+
+def synthetic_buildings(
+    graph: WalkGraph, n: int, rng: np.random.Generator, *, max_dwellings: int = 60
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points 5-60 m beside random network positions (length-weighted); residents, dwellings.
+
+    Uses ``gis.synth.buildings`` when a colleague's generator exists; this is the fallback.
+    """
+    try:
+        synth = importlib.import_module("gis.synth.buildings")
+    except ImportError:
+        synth = None
+    if synth is not None and hasattr(synth, "synthetic_buildings"):
+        print("  (buildings from gis.synth.buildings)")
+        frame = synth.synthetic_buildings(graph=graph, n=n, seed=SEED)
+        return (
+            np.asarray(frame.geometry.to_numpy(), dtype=object),
+            frame["residents"].to_numpy(float),
+            frame["dwellings"].to_numpy(float),
+        )
+    print(
+        f"  (gis.synth.buildings not available: random buildings beside the network, seed {SEED})"
+    )
+    weight = graph.edge_length_m / graph.edge_length_m.sum()
+    edge = rng.choice(graph.edge_count, size=n, p=weight)
+    along = rng.uniform(0, 1, n)
+    lines = graph.edge_geometry[edge]
+    on = shapely.get_coordinates(shapely.line_interpolate_point(lines, along, normalized=True))
+    ahead = shapely.get_coordinates(
+        shapely.line_interpolate_point(lines, np.minimum(along + 0.01, 1), normalized=True)
+    )
+    direction = ahead - on
+    norm = np.hypot(*direction.T)
+    norm[norm == 0] = 1
+    normal = np.column_stack([-direction[:, 1], direction[:, 0]]) / norm[:, None]
+    side = rng.choice([-1.0, 1.0], n) * rng.uniform(5, 60, n)
+    xy = on + normal * side[:, None]
+    dwellings = rng.integers(2, max_dwellings, n).astype(float)
+    residents = np.round(dwellings * rng.uniform(1.8, 3.0, n))
+    return np.asarray(shapely.points(xy), dtype=object), residents, dwellings
+
+
+def synthetic_facilities(
+    points: np.ndarray, residents: np.ndarray, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Facilities sit in random buildings (resident-weighted), per category density."""
+    total = residents.sum()
+    out = {}
+    for name, (_, per_100k) in CATEGORIES.items():
+        count = max(3, round(total / 100_000 * per_100k))
+        out[name] = rng.choice(len(points), size=count, replace=False, p=residents / total)
+    return out
+
+
+def lattice_graph(side: int, rng: np.random.Generator, spacing_m: float = 80.0) -> WalkGraph:
+    """A perturbed ``side x side`` lattice in EPSG:4548 with 8 % of links removed."""
+    i, j = np.divmod(np.arange(side * side), side)
+    xy = np.column_stack([i, j]) * spacing_m + rng.normal(0, spacing_m * 0.15, (side * side, 2))
+    xy += (400_000.0, 4_400_000.0)
+    right = np.flatnonzero(j < side - 1)
+    up = np.flatnonzero(i < side - 1)
+    u = np.concatenate([right, up])
+    v = np.concatenate([right + 1, up + side])
+    keep = rng.random(len(u)) > 0.08
+    u, v = u[keep], v[keep]
+    lines = shapely.linestrings(np.stack([xy[u], xy[v]], axis=1))
+    edges = gpd.GeoDataFrame(
+        {"u": u.astype(np.int64), "v": v.astype(np.int64), "length_m": shapely.length(lines)},
+        geometry=gpd.GeoSeries(lines, crs="EPSG:4548"),
+    )
+    return build_walk_graph(edges)
+
+
+# ----------------------------------------------------------------------------------------------
+# the run
+
+
+def full_run(
+    graph: WalkGraph,
+    points: np.ndarray,
+    residents: np.ndarray,
+    dwellings: np.ndarray,
+    facilities: dict[str, np.ndarray],
+    cell: np.ndarray,
+    street: np.ndarray | None,
+    *,
+    isochrones: bool = True,
+    gap_cell_m: float = 100.0,
+) -> dict[str, Any]:
+    circle_m = {c: circle_distance_m(m) for c, (m, _) in CATEGORIES.items()}
+    with timed("snap buildings"):
+        buildings = snap_points(graph, points)
+    facility_snaps: dict[str, Snap] = {}
+    with timed("snap facilities"):
+        for name, idx in facilities.items():
+            facility_snaps[name] = buildings.take(idx)
+    with timed("reach (12 categories)"):
+        reach = reach_all(graph, facility_snaps, buildings, budget_m=1000.0)
+    with timed("euclidean nearest"):
+        euclid = {
+            name: euclidean_nearest(points[idx], points, max_distance_m=1000.0)[0]
+            for name, idx in facilities.items()
+        }
+    iso_rows = 0
+    if isochrones:
+        with timed(ISO_LABEL):
+            for name, snaps in facility_snaps.items():
+                iso_rows += len(isochrone_polygons(graph, snaps, circles_m=[circle_m[name]]))
+        with timed("euclidean buffers"):
+            for name, idx in facilities.items():
+                euclidean_buffers(points[idx], crs=graph.crs, circles_m=[circle_m[name]])
+    network_m = {name: r.distance_m for name, r in reach.items()}
+    with timed("statistics (cells, streets, completeness)"):
+        per_cell = coverage_table(
+            network_m,
+            circle_m=circle_m,
+            group=cell,
+            residents=residents,
+            dwellings=dwellings,
+            euclidean_m=euclid,
+        )
+        complete_cell = completeness_table(
+            network_m, circle_m=circle_m, group=cell, residents=residents, dwellings=dwellings
+        )
+        per_street = complete_street = None
+        if street is not None:
+            per_street = coverage_table(
+                network_m,
+                circle_m=circle_m,
+                group=street,
+                residents=residents,
+                dwellings=dwellings,
+                euclidean_m=euclid,
+            )
+            complete_street = completeness_table(
+                network_m, circle_m=circle_m, group=street, residents=residents, dwellings=dwellings
+            )
+    with timed(f"gaps ({gap_cell_m:.0f} m grid polygons + per-cell counts)"):
+        gaps = gap_polygons(
+            points,
+            network_m,
+            circle_m=circle_m,
+            residents=residents,
+            crs=graph.crs,
+            cell_m=gap_cell_m,
+        )
+        gap_counts(network_m, circle_m=circle_m, group=cell, residents=residents)
+    return {
+        "buildings": buildings,
+        "facility_snaps": facility_snaps,
+        "reach": reach,
+        "euclid": euclid,
+        "circle_m": circle_m,
+        "per_cell": per_cell,
+        "complete_cell": complete_cell,
+        "per_street": per_street,
+        "complete_street": complete_street,
+        "gaps": gaps,
+        "iso_rows": iso_rows,
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# peers
+
+
+def networkx_split_graph(graph: WalkGraph, marks: list[Snap]) -> tuple[nx.Graph, list[list[Any]]]:
+    """The network with every snapped point inserted as a node (the reference 'snapped graph')."""
+    g = nx.Graph()
+    per_edge: dict[int, list[tuple[float, Any]]] = {}
+    names: list[list[Any]] = []
+    for k, snaps in enumerate(marks):
+        labels: list[Any] = []
+        for i in range(len(snaps)):
+            label = (k, i)
+            labels.append(label)
+            if snaps.edge[i] >= 0:
+                per_edge.setdefault(int(snaps.edge[i]), []).append((snaps.offset_m[i], label))
+        names.append(labels)
+    for e in range(graph.edge_count):
+        u, v, length = int(graph.edge_u[e]), int(graph.edge_v[e]), float(graph.edge_length_m[e])
+        chain = [(0.0, u), *sorted(per_edge.get(e, []), key=lambda m: m[0]), (length, v)]
+        for (a, na), (b, nb) in pairwise(chain):
+            if na == nb:
+                continue
+            w = b - a
+            if g.has_edge(na, nb):
+                w = min(w, g[na][nb]["weight"])
+            g.add_edge(na, nb, weight=w)
+    return g, names
+
+
+def pgrouting_node_distances(
+    database_url: str, graph: WalkGraph, facilities: Snap, *, budget_m: float
+) -> np.ndarray:
+    """HOOK for the lead: nearest-facility distance per node with pgRouting.
+
+    Plan (see issue 5): load the graph's edges (id, source=edge_u, target=edge_v, cost=
+    reverse_cost=edge_length_m) into a temp table; split each facility's edge at its offset
+    (two edges to a new vertex id) -- ``pgr_withPointsDD`` at fraction 0 only returns its start
+    points, so do the split explicitly; run ``pgr_drivingDistance(edges_sql, facility_vertices,
+    budget_m, directed => false, equicost => false)`` and take ``min(agg_cost)`` per node
+    (``equicost => true`` returns distances up to 40 m too long for 0.01-0.6 % of nodes).
+    Return an array of ``graph.node_count`` distances (``inf`` unreached) for comparison with
+    ``gis.coverage.node_distances`` within 1 m.
+    """
+    raise NotImplementedError("pgRouting comparison: to be wired by the lead once PostGIS is up")
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def table(rows: list[tuple[str, str]]) -> None:
+    width = max(len(a) for a, _ in rows)
+    for a, b in rows:
+        print(f"  {a:<{width}}  {b}")
+
+
+def real_benchmark(args: argparse.Namespace) -> None:
+    rng = np.random.default_rng(SEED)
+    with timed("read + build graph"):
+        graph, _, streets = dongcheng_xicheng_graph()
+    print(
+        f"network: {graph.node_count:,} nodes, {graph.edge_count:,} edges, "
+        f"{graph.edge_length_m.sum() / 1000:,.0f} km, fragments {graph.fragments.to_dict(top=3)}"
+    )
+    points, residents, dwellings = synthetic_buildings(graph, args.buildings, rng)
+    facilities = synthetic_facilities(points, residents, rng)
+    print(
+        f"buildings: {len(points):,}, residents {residents.sum():,.0f}; facilities: "
+        f"{sum(len(v) for v in facilities.values())} in {len(facilities)} categories"
+    )
+    xy = shapely.get_coordinates(points)
+    cell = np.floor(xy[:, 0] / 250).astype(np.int64) * 100_000 + np.floor(xy[:, 1] / 250).astype(
+        np.int64
+    )
+    street_poly = graph.to_metric(streets.to_crs(4326).geometry.to_numpy())
+    tree = shapely.STRtree(street_poly)
+    b_idx, s_idx = tree.query(points, predicate="within")
+    street = np.full(len(points), "(outside)", dtype=object)
+    street[b_idx] = streets["Name"].to_numpy()[s_idx]
+
+    start = time.perf_counter()
+    run = full_run(graph, points, residents, dwellings, facilities, cell, street.astype(str))
+    total = time.perf_counter() - start
+    reach = run["reach"]
+
+    # --- extra (not in the run): every facility x all three circles
+    every = Snap(
+        np.concatenate([s.edge for s in run["facility_snaps"].values()]),
+        np.concatenate([s.offset_m for s in run["facility_snaps"].values()]),
+        np.concatenate([s.distance_m for s in run["facility_snaps"].values()]),
+    )
+    with timed("extra: isochrones every facility x 5/10/15 min"):
+        all_circles = len(isochrone_polygons(graph, every))
+
+    with timed("extra: gap polygons as 50 m building buffers"):
+        gap_polygons(
+            points,
+            {n: r.distance_m for n, r in reach.items()},
+            circle_m=run["circle_m"],
+            residents=residents,
+            crs=graph.crs,
+            method="buffer",
+            buffer_m=50.0,
+        )
+
+    # --- networkx over the same snapped graph
+    snaps = [run["buildings"], *run["facility_snaps"].values()]
+    with timed("networkx: build split graph"):
+        g, names = networkx_split_graph(graph, snaps)
+    nx_time = 0.0
+    max_diff = 0.0
+    n_bad = 0
+    node_max_diff = 0.0
+    for k, (name, fsnap) in enumerate(run["facility_snaps"].items(), start=1):
+        sources = {names[k][i] for i in np.flatnonzero(fsnap.snapped)}
+        t0 = time.perf_counter()
+        dist = nx.multi_source_dijkstra_path_length(g, sources, cutoff=1000.0, weight="weight")
+        nx_time += time.perf_counter() - t0
+        expected = np.array([dist.get(label, np.inf) for label in names[0]])
+        ours = reach[name].distance_m
+        fin = np.isfinite(expected) | np.isfinite(ours)
+        diff = np.abs(np.where(fin, ours, 0) - np.where(fin, expected, 0))
+        diff[np.isinf(diff)] = np.inf
+        bad = np.flatnonzero(diff > 1.0)
+        n_bad += len(bad)
+        for b in bad[:5]:
+            print(
+                f"  DISAGREE {name} building {b}: ours {ours[b]:.3f} m, networkx "
+                f"{expected[b]:.3f} m"
+            )
+        max_diff = max(max_diff, float(diff[np.isfinite(diff)].max(initial=0)))
+        nodes_ours, _ = node_distances(graph, fsnap, budget_m=1000.0)
+        nodes_nx = np.array([dist.get(int(i), np.inf) for i in range(graph.node_count)])
+        both = np.isfinite(nodes_ours) & np.isfinite(nodes_nx)
+        if not np.array_equal(np.isfinite(nodes_ours), np.isfinite(nodes_nx)):
+            n_bad += 1
+            print(f"  DISAGREE {name}: reached node sets differ")
+        node_max_diff = max(
+            node_max_diff, float(np.abs(nodes_ours[both] - nodes_nx[both]).max(initial=0))
+        )
+    ours_reach = TIMES["reach (12 categories)"]
+
+    # --- optional pgRouting peer
+    pg_line = "not run (pass --database-url once PostGIS + pgRouting are up)"
+    if args.database_url:
+        try:
+            t0 = time.perf_counter()
+            for fsnap in run["facility_snaps"].values():
+                pgrouting_node_distances(args.database_url, graph, fsnap, budget_m=1000.0)
+            pg_line = f"{time.perf_counter() - t0:.3f} s"
+        except NotImplementedError as exc:
+            pg_line = f"hook not implemented: {exc}"
+
+    # --- siting: greedy vs exact on a small instance
+    siting_rows = siting_benchmark(graph, run, residents, rng)
+
+    print("\nTimings (Dongcheng + Xicheng, one run)")
+    table([(k, f"{v:8.3f} s") for k, v in TIMES.items()])
+    print()
+    table(
+        [
+            (
+                "full pure run (snap..gaps)",
+                f"{total:8.3f} s  (target < 10 s; no DB write-back yet)",
+            ),
+            ("nearest-facility: ours, 12 categories", f"{ours_reach:8.3f} s"),
+            ("nearest-facility: networkx Dijkstra only", f"{nx_time:8.3f} s"),
+            ("ratio networkx / ours", f"{nx_time / ours_reach:8.1f} x  (target >= 20 x)"),
+            ("nearest-facility: pgRouting", pg_line),
+            (
+                "max |ours - networkx|, buildings",
+                f"{max_diff:.2e} m  (limit 1 m); {n_bad} over 1 m",
+            ),
+            ("max |ours - networkx|, nodes", f"{node_max_diff:.2e} m"),
+            (
+                "isochrone polygons in the run",
+                f"{run['iso_rows']:,} (+ {all_circles:,} in the extra)",
+            ),
+            ("peak RSS", f"{peak_rss_gb():.2f} GB"),
+        ]
+    )
+    print("\nSiting (greedy vs exact ILP)")
+    table(siting_rows)
+
+    share = (
+        run["per_cell"]
+        .groupby("category")[["residents_within", "residents", "residents_within_euclidean"]]
+        .sum()
+    )
+    share["network %"] = 100 * share.residents_within / share.residents
+    share["euclidean %"] = 100 * share.residents_within_euclidean / share.residents
+    print("\nResidents covered per category (network vs Euclidean buffer)")
+    print(share[["network %", "euclidean %"]].round(1).to_string())
+    streets_table = run["complete_street"].set_index("group")
+    print("\nPer-street completeness (residents with all 12 categories within their circles)")
+    print(
+        streets_table[["residents", "mean_completeness", "share_all", "meets_target"]]
+        .sort_values("share_all")
+        .round(3)
+        .to_string()
+    )
+
+
+def siting_benchmark(
+    graph: WalkGraph, run: dict[str, Any], residents: np.ndarray, rng: np.random.Generator
+) -> list[tuple[str, str]]:
+    name = "community_health"
+    budget = run["circle_m"][name]
+    sample = rng.choice(len(residents), size=4000, replace=False)
+    demand = run["buildings"].take(sample)
+    candidates = snap_to_nodes(graph, rng.choice(graph.node_count, size=300, replace=False))
+    cover = coverage_matrix(graph, candidates, demand, budget_m=budget)
+    covered = np.isfinite(run["reach"][name].distance_m[sample])
+    t0 = time.perf_counter()
+    greedy = greedy_from_matrix(cover, residents[sample], k=8, covered=covered)
+    t_greedy = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    exact = exact_max_coverage(cover, residents[sample], k=8, covered=covered)
+    t_exact = time.perf_counter() - t0
+    rows = [
+        (
+            "instance",
+            f"{name}, {len(candidates)} candidate nodes, {len(sample)} buildings, k=8, "
+            f"{budget:.0f} m",
+        ),
+        (
+            "greedy residents added",
+            f"{greedy.added:,.0f} in {t_greedy * 1000:.1f} ms; gains "
+            f"{greedy.gain.astype(int).tolist()}",
+        ),
+        ("exact (HiGHS ILP) residents added", f"{exact.added:,.0f} in {t_exact:.2f} s"),
+        ("greedy / optimum", f"{100 * greedy.added / max(exact.added, 1):.2f} % (target >= 95 %)"),
+    ]
+    try:
+        rows.append(spopt_row(cover, residents[sample], covered, k=8))
+    except Exception as exc:  # spopt/CBC is an optional peer
+        rows.append(("spopt MCLP (CBC)", f"not run: {type(exc).__name__}: {exc}"))
+    return rows
+
+
+def spopt_row(cover: Any, weights: np.ndarray, covered: np.ndarray, *, k: int) -> tuple[str, str]:
+    import pulp
+    from spopt.locate import MCLP
+
+    open_cols = np.flatnonzero(~covered)
+    matrix = cover.toarray()[:, open_cols].T.astype(int)  # demand x candidates
+    t0 = time.perf_counter()
+    model = MCLP.from_cost_matrix(
+        np.where(matrix > 0, 0.0, 2.0), weights[open_cols], service_radius=1.0, p_facilities=k
+    )
+    model.solve(pulp.PULP_CBC_CMD(msg=False))
+    elapsed = time.perf_counter() - t0
+    chosen = [j for j, var in enumerate(model.fac_vars) if var.value() > 0.5]
+    added = float(weights[open_cols][matrix[:, chosen].any(axis=1)].sum())
+    return ("spopt MCLP (CBC) residents added", f"{added:,.0f} in {elapsed:.2f} s")
+
+
+def scale_benchmark(args: argparse.Namespace) -> None:
+    rng = np.random.default_rng(SEED)
+    side = round(np.sqrt(args.scale_nodes))
+    start = time.perf_counter()
+    with timed("build lattice graph"):
+        graph = lattice_graph(side, rng)
+    print(f"synthetic city: {graph.node_count:,} nodes, {graph.edge_count:,} edges")
+    with timed("synthetic buildings + facilities"):
+        # ~20 residents a building: a Beijing-sized city (21 M people)
+        points, residents, dwellings = synthetic_buildings(
+            graph, args.scale_buildings, rng, max_dwellings=15
+        )
+        facilities = synthetic_facilities(points, residents, rng)
+    print(
+        f"buildings {len(points):,}, residents {residents.sum():,.0f}, "
+        f"facilities {sum(len(v) for v in facilities.values()):,}"
+    )
+    xy = shapely.get_coordinates(points)
+    cell = np.floor(xy[:, 0] / 250).astype(np.int64) * 1_000_000 + np.floor(xy[:, 1] / 250).astype(
+        np.int64
+    )
+    run_start = time.perf_counter()
+    full_run(
+        graph,
+        points,
+        residents,
+        dwellings,
+        facilities,
+        cell,
+        None,
+        isochrones=not args.no_isochrones,
+        gap_cell_m=250.0,
+    )
+    run_time = time.perf_counter() - run_start
+    total = time.perf_counter() - start
+    print("\nTimings (scale)")
+    table([(k, f"{v:8.3f} s") for k, v in TIMES.items()])
+    print()
+    table(
+        [
+            ("coverage run (snap..gaps)", f"{run_time:8.3f} s"),
+            ("  of which isochrones", f"{TIMES.get(ISO_LABEL, 0.0):8.3f} s"),
+            ("coverage run without isochrones", f"{run_time - TIMES.get(ISO_LABEL, 0.0):8.3f} s"),
+            ("whole (incl. building the city)", f"{total:8.3f} s  (target < 120 s)"),
+            ("peak RSS", f"{peak_rss_gb():.2f} GB  (target < 6 GB)"),
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--buildings", type=int, default=25_000)
+    parser.add_argument("--database-url", default=None, help="run the pgRouting peer (hook)")
+    parser.add_argument("--scale", action="store_true", help="1M-node synthetic city")
+    parser.add_argument("--scale-nodes", type=int, default=1_000_000)
+    parser.add_argument("--scale-buildings", type=int, default=1_000_000)
+    parser.add_argument("--no-isochrones", action="store_true")
+    args = parser.parse_args(argv)
+    runner: Callable[[argparse.Namespace], None] = scale_benchmark if args.scale else real_benchmark
+    runner(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Packaged data files (class tables, checklist, holiday calendar), read via importlib.resources."""

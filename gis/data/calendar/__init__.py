@@ -1,0 +1,1 @@
+"""The PRC public-holiday calendar (cn_holidays.json) for working-time deadlines."""

@@ -1,0 +1,1 @@
+"""Synthetic data for demos and benchmarks; every synthetic row is flagged ``synthetic``."""
