@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from api import openapi_problems
 from api.limits import BodySizeLimit
 from api.problems import add_problem_handlers
 from api.routes import ROUTERS
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     add_problem_handlers(app)
+    openapi_problems.install(app)
     for router in ROUTERS:
         app.include_router(router)
     # Leaflet and plugins, installed from npm at setup: maps work on a closed network.
