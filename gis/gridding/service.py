@@ -1,19 +1,21 @@
 """Grid-plan use cases: edit, roll back, validate and activate a street's plan.
 
 Each edit loads the base version's cells into the street's Gauss-Krüger zone, applies a pure
-edit from ``edits.py``, recomputes the changed cells' figures in PostGIS, gives new cells new
-numbers (never reusing a removed one) and saves the result as the next version.
+edit from ``edits.py`` (or ``replan.py`` for a rebalance), recomputes the changed cells'
+figures in PostGIS, gives new cells new numbers (never reusing a removed one) and saves the
+result as the next version.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from numpy.typing import NDArray
 from shapely.geometry import LineString, Polygon
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
@@ -24,7 +26,10 @@ from gis.crs import gauss_kruger_epsg
 from gis.divisions import Division
 from gis.errors import ConflictError, InvalidInputError
 from gis.gridding import edits
+from gis.gridding.codes import next_codes, prefix_and_width
+from gis.gridding.metrics import cell_figures as metric_figures
 from gis.gridding.models import GridPlan
+from gis.gridding.replan import Replanned, rebalance_cells
 from gis.gridding.store import (
     get_plan,
     get_plan_version,
@@ -37,8 +42,8 @@ from gis.gridding.validate import ValidationReport, validate_plan
 from gis.layers.buildings import Building
 from gis.layers.membership import refresh_membership
 
-DEFAULT_WIDTH = 3
-EditKind = Literal["split", "merge", "move_building", "redraw_edge"]
+EditKind = Literal["split", "merge", "move_building", "redraw_edge", "rebalance"]
+EDIT_KINDS: tuple[str, ...] = ("split", "merge", "move_building", "redraw_edge", "rebalance")
 
 
 @dataclass(frozen=True)
@@ -65,26 +70,6 @@ def _metric_epsg(session: Session, street_code: str) -> int:
         select(func.ST_X(func.ST_Centroid(Division.geom))).where(Division.code == street_code)
     ).scalar_one()
     return gauss_kruger_epsg(float(lon))
-
-
-def next_codes(used: dict[str, int], prefix: str, count: int, *, width: int) -> list[str]:
-    """Return ``count`` new codes after the highest number ever used under ``prefix``.
-
-    ``used`` is updated in place, so numbers of removed cells are never handed out again.
-
-    >>> used = {"110101001000": 7}
-    >>> next_codes(used, "110101001000", 2, width=3), used
-    (['110101001000008', '110101001000009'], {'110101001000': 9})
-    """
-    start = used.get(prefix, 0)
-    if start + count >= 10**width:
-        raise InvalidInputError(f"no grid numbers left under {prefix} with width {width}")
-    used[prefix] = start + count
-    return [f"{prefix}{n:0{width}d}" for n in range(start + 1, start + count + 1)]
-
-
-def _prefix_and_width(code: str) -> tuple[str, int]:
-    return code[:12], len(code) - 12
 
 
 def cell_figures(session: Session, geoms: list[Polygon], epsg: int) -> gpd.GeoDataFrame:
@@ -114,6 +99,49 @@ def cell_figures(session: Session, geoms: list[Polygon], epsg: int) -> gpd.GeoDa
     return frame
 
 
+def _road_share(
+    session: Session, street_code: str, geoms: list[Polygon], epsg: int
+) -> NDArray[np.float64]:
+    """Share of each changed cell's boundary on roads or the street edge."""
+    from gis.gridding.metrics import road_share
+    from gis.gridding.roads import street_roads
+
+    street_4326 = _street_geometry(session, street_code)
+    street = gpd.GeoSeries([street_4326], crs=4326).to_crs(epsg).iloc[0]
+    roads, _ = street_roads(session, street_4326, epsg=epsg)
+    return np.round(road_share(np.asarray(geoms, dtype=object), roads, street), 4)
+
+
+def _rebalance(
+    session: Session, base: GridPlan, cells: gpd.GeoDataFrame, epsg: int
+) -> tuple[Replanned, gpd.GeoDataFrame]:
+    """Re-cut the out-of-band cells and their neighbours; recount every cell's figures."""
+    from gis.gridding.generate import load_buildings
+    from gis.gridding.roads import street_roads
+
+    street_4326 = _street_geometry(session, base.street_code)
+    street = gpd.GeoSeries([street_4326], crs=4326).to_crs(epsg).iloc[0]
+    roads, _ = street_roads(session, street_4326, epsg=epsg)
+    buildings = load_buildings(session, base.street_code, epsg=epsg)
+    band = tuple((base.params or {}).get("band", (300, 500)))
+    geoms = cells.geometry.to_numpy()
+    replanned = rebalance_cells(
+        cells["code"].tolist(),
+        geoms,
+        cells["kind"].tolist(),
+        street,
+        roads,
+        buildings,
+        band=(int(band[0]), int(band[1])),
+        seed=int((base.params or {}).get("seed", 0)),
+    )
+    counts = metric_figures(
+        geoms, buildings.anchors, buildings.households, buildings.residents, buildings.dwellings
+    )[["households", "residents", "dwellings"]]
+    counts["code"] = cells["code"].to_numpy()
+    return replanned, counts
+
+
 def edit_plan(
     session: Session,
     plan_id: int,
@@ -140,6 +168,9 @@ def edit_plan(
     used = {k: int(v) for k, v in (base.used_numbers or {}).items()}
     changed: dict[str, Polygon] = {}
     removed: list[str] = []
+    origin: dict[str, str] = {}  # new code -> the cell it was cut from
+    report: dict[str, Any] = {"edit": edit.kind, "codes": edit.codes}
+    refreshed: gpd.GeoDataFrame | None = None
 
     def metric(line: LineString) -> LineString:
         projected: LineString = gpd.GeoSeries([line], crs=4326).to_crs(epsg).iloc[0]
@@ -150,9 +181,10 @@ def edit_plan(
             raise InvalidInputError("split needs one cell code and a line")
         code = edit.codes[0]
         kept, new = edits.split_cell(geoms, code, metric(edit.line))
-        prefix, width = _prefix_and_width(code)
+        prefix, width = prefix_and_width(code)
         (new_code,) = next_codes(used, prefix, 1, width=width)
         changed = {code: kept, new_code: new}
+        origin[new_code] = code
     elif edit.kind == "merge":
         merged = edits.merge_cells(geoms, edit.codes)
         changed = {edit.codes[0]: merged}
@@ -180,19 +212,47 @@ def edit_plan(
             raise InvalidInputError("redraw_edge needs two cell codes and a line")
         a, b = edits.redraw_edge(geoms, edit.codes[0], edit.codes[1], metric(edit.line))
         changed = dict(zip(edit.codes, (a, b), strict=True))
-    else:  # pragma: no cover - Literal keeps this out
-        raise InvalidInputError(f"unknown edit {edit.kind}")
+    elif edit.kind == "rebalance":
+        replanned, refreshed = _rebalance(session, base, cells, epsg)
+        changed = dict(replanned.changed)
+        if replanned.new:
+            prefix, width = prefix_and_width(replanned.pool[0])
+            for code, geom in zip(
+                next_codes(used, prefix, len(replanned.new), width=width),
+                replanned.new,
+                strict=True,
+            ):
+                changed[code] = geom
+                origin[code] = replanned.pool[0]
+        removed = replanned.retired
+        report.update(
+            out_of_band=replanned.out_of_band,
+            pool=replanned.pool,
+            removed=removed,
+            cells_changed=len(changed) + len(removed),
+        )
+    else:
+        raise InvalidInputError(f"unknown edit {edit.kind!r}; edits are {', '.join(EDIT_KINDS)}")
 
     figures = cell_figures(session, list(changed.values()), epsg)
     figures["code"] = list(changed)
-    kept_rows = cells[~cells["code"].isin([*changed, *removed])].to_crs(4326)
+    figures["road_share"] = _road_share(session, base.street_code, list(changed.values()), epsg)
+    kept_rows = cells[~cells["code"].isin([*changed, *removed])]
+    if refreshed is not None:  # households may have changed anywhere: recount kept cells too
+        kept_rows = kept_rows.drop(columns=["households", "residents", "dwellings"]).merge(
+            refreshed, on="code", how="left"
+        )
+    kept_rows = kept_rows.to_crs(4326)
     # A new cell inherits its community and worker from the cell it was cut from.
-    origin = {code: (edit.codes or [code])[0] for code in changed}
     for column in ("community_code", "kind", "worker_id"):
         old = dict(zip(cells["code"], cells[column], strict=True))
-        figures[column] = [old.get(code, old.get(origin[code])) for code in changed]
+        figures[column] = [old.get(code, old.get(origin.get(code, code))) for code in changed]
     low, high = (base.params or {}).get("band", (300, 500))
     figures["in_band"] = (figures["households"] >= low) & (figures["households"] <= high)
+    if (base.params or {}).get("method") in ("square", "hexagon"):
+        figures["in_band"] = None
+    elif refreshed is not None:
+        kept_rows["in_band"] = (kept_rows["households"] >= low) & (kept_rows["households"] <= high)
     new_cells = gpd.GeoDataFrame(
         pd.concat([kept_rows.drop(columns=["id"]), figures], ignore_index=True), crs=4326
     ).sort_values("code")
@@ -204,7 +264,7 @@ def edit_plan(
         actor=principal.username,
         reason=reason,
         params=base.params,
-        report={"edit": edit.kind, "codes": edit.codes, "changed": list(changed)},
+        report={**report, "changed": list(changed)},
         used_numbers=used,
         base_version=base_version,
     )

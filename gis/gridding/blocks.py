@@ -1,0 +1,301 @@
+"""Blocks (街坊): a street or community cut by roads, rivers and railways, big blocks split.
+
+Pure shapely 2 / numpy in a metric CRS (metres). ``road_blocks`` polygonises the boundary
+together with the barrier lines and merges slivers (median strips of dual carriageways, tiny
+corners) into their neighbours. ``building_blocks`` also cuts blocks whose households exceed a
+limit along straight lines through gaps between buildings, so no building is ever cut.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+
+from gis.errors import InvalidInputError
+from gis.gridding.adjacency import GeomArray, dissolve, merge_small, single_parts
+
+DEFAULT_MIN_BLOCK_M2 = 2_000.0
+# Strips narrower than this (2·area/perimeter, m) are road medians or verges, not blocks.
+DEFAULT_MIN_WIDTH_M = 15.0
+# A footprint overlapping a second block by more than this (m²) counts as cut by a line.
+CUT_TOLERANCE_M2 = 1.0
+# Each bisection tries the block's own axes and these extra turns (degrees).
+SPLIT_ANGLES_DEG = (0.0, 90.0, 45.0, 135.0)
+CUT_OVERSHOOT_M = 0.05
+
+
+@dataclass
+class Blocks:
+    """Blocks of one area, with the block of every building and what could not be split."""
+
+    geoms: GeomArray
+    building_block: NDArray[np.int64]
+    unsplittable: list[int] = field(default_factory=list)
+
+
+def road_blocks(
+    area: Polygon | MultiPolygon,
+    barriers: NDArray[np.object_] | None,
+    *,
+    min_block_m2: float = DEFAULT_MIN_BLOCK_M2,
+    min_width_m: float = DEFAULT_MIN_WIDTH_M,
+    keep: NDArray[np.object_] | None = None,
+) -> GeomArray:
+    """Cut ``area`` into blocks along barrier lines (roads, rivers, railways).
+
+    Parameters
+    ----------
+    area : Polygon or MultiPolygon
+        Street or community boundary in a metric CRS (metres); holes and parts allowed.
+    barriers : ndarray of LineString, optional
+        Road centre lines, rivers, railways in the same CRS. Dead ends do not cut.
+    min_block_m2, min_width_m : float
+        Blocks smaller than ``min_block_m2`` (m²) or narrower than ``min_width_m`` (m) join
+        the neighbour sharing the longest edge.
+    keep : ndarray of Point, optional
+        Blocks holding one of these points (building anchors) are never merged away.
+
+    Returns
+    -------
+    ndarray of Polygon
+        Blocks that tile ``area`` exactly.
+
+    Examples
+    --------
+    >>> from shapely.geometry import LineString
+    >>> cross = np.array([LineString([(100, -10), (100, 210)])], dtype=object)
+    >>> blocks = road_blocks(shapely.box(0, 0, 200, 200), cross)
+    >>> sorted(shapely.area(blocks).tolist())
+    [20000.0, 20000.0]
+    """
+    if area.is_empty or area.area <= 0:
+        raise InvalidInputError("blocks: the boundary is empty")
+    lines = [shapely.boundary(area)]
+    if barriers is not None and len(barriers):
+        barriers = np.asarray(barriers, dtype=object)
+        shapely.prepare(area)
+        near = barriers[shapely.intersects(barriers, area)]
+        lines.extend(shapely.get_parts(shapely.intersection(near, area)).tolist())
+    noded = shapely.union_all(lines)  # nodes every crossing once
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    faces = np.asarray(faces[shapely.area(faces) > 0], dtype=object)
+    # Faces inside holes of the area are also polygonised: keep only those in the area.
+    inside = shapely.within(shapely.point_on_surface(faces), area)
+    faces = faces[inside]
+    area_m2 = shapely.area(faces)
+    width_m = 2 * area_m2 / np.maximum(shapely.length(faces), 1e-9)
+    small = (area_m2 < min_block_m2) | (width_m < min_width_m)
+    if keep is not None and len(keep):
+        small &= np.bincount(assign_points(faces, keep), minlength=len(faces)) == 0
+    if small.any() and not small.all():
+        faces = dissolve(faces, merge_small(faces, small))
+        faces, _ = single_parts(faces)
+    return faces
+
+
+def assign_points(polys: GeomArray, points: NDArray[np.object_]) -> NDArray[np.int64]:
+    """Return the index of the polygon holding each point (nearest one if none), -1 if empty."""
+    out = np.full(len(points), -1, dtype=np.int64)
+    if len(points) == 0 or len(polys) == 0:
+        return out
+    tree = shapely.STRtree(polys)
+    pt, poly = tree.query(points, predicate="intersects")
+    # A point on a shared edge goes to the first polygon listed (stable tie rule).
+    first = np.r_[True, pt[1:] != pt[:-1]] if len(pt) else np.zeros(0, dtype=bool)
+    out[pt[first]] = poly[first]
+    lost = np.flatnonzero(out < 0)
+    if len(lost):
+        out[lost] = tree.query_nearest(points[lost], return_distance=False, all_matches=False)[1]
+    return out
+
+
+def around_buildings(
+    lines: NDArray[np.object_], footprints: NDArray[np.object_]
+) -> NDArray[np.object_]:
+    """Interrupt barrier lines where they cross a footprint, so no block edge cuts a building.
+
+    A road drawn through a building (a passage, a tunnel, misaligned data) then no longer
+    closes a block there: the blocks on both sides stay one block around the building.
+    """
+    if len(lines) == 0 or len(footprints) == 0:
+        return lines
+    tree = shapely.STRtree(footprints)
+    line_idx, fp_idx = tree.query(lines, predicate="intersects")
+    if len(line_idx) == 0:
+        return lines
+    out = np.asarray(lines, dtype=object).copy()
+    hit = np.unique(line_idx)
+    for i in hit:  # only the few lines that cross a building
+        out[i] = shapely.difference(out[i], shapely.union_all(footprints[fp_idx[line_idx == i]]))
+    parts = shapely.get_parts(out)
+    return np.asarray(parts[~shapely.is_empty(parts)], dtype=object)
+
+
+def building_blocks(
+    area: Polygon | MultiPolygon,
+    barriers: NDArray[np.object_] | None,
+    footprints: NDArray[np.object_],
+    anchors: NDArray[np.object_],
+    households: NDArray[np.int64],
+    *,
+    max_households: int,
+    min_block_m2: float = DEFAULT_MIN_BLOCK_M2,
+    min_width_m: float = DEFAULT_MIN_WIDTH_M,
+) -> Blocks:
+    """Cut ``area`` into road blocks, then split blocks above ``max_households``.
+
+    Oversized blocks are bisected recursively by straight lines through gaps between building
+    footprints (never through one), placed so the household shares of the two sides suit the
+    number of cells the block needs. The cut lines join the roads and everything is
+    polygonised once more, so the blocks stay an exact coverage (shared edges have identical
+    vertices). A block whose buildings leave no gap, or that holds one building, stays whole
+    and is listed in ``unsplittable``.
+
+    Parameters
+    ----------
+    area : Polygon or MultiPolygon
+        Street or community boundary in a metric CRS (metres).
+    barriers : ndarray of LineString, optional
+        Roads, rivers, railways in the same CRS.
+    footprints, anchors : ndarray of geometries
+        Building footprints and anchor points (entrance or point on surface).
+    households : ndarray of int
+        Households per building.
+    max_households : int
+        Largest household total a block may keep when its buildings can be separated.
+    """
+    lines = np.zeros(0, dtype=object) if barriers is None else np.asarray(barriers, dtype=object)
+    lines = around_buildings(lines, np.asarray(footprints, dtype=object))
+    blocks = road_blocks(area, lines, min_block_m2=min_block_m2, min_width_m=min_width_m)
+    block_of = assign_points(blocks, anchors)
+    has = block_of >= 0
+    totals = np.bincount(block_of[has], households[has], len(blocks))
+    cuts: list[BaseGeometry] = []
+    stuck: list[BaseGeometry] = []
+    for b in np.flatnonzero(totals > max_households):  # per oversized block, buildings as arrays
+        members = np.flatnonzero(block_of == b)
+        more_cuts, more_stuck = _bisect(
+            blocks[b], footprints[members], households[members], max_households
+        )
+        cuts.extend(more_cuts)
+        stuck.extend(more_stuck)
+    if cuts:
+        cut_lines = np.asarray(cuts, dtype=object)
+        blocks = road_blocks(
+            area,
+            np.concatenate([lines, cut_lines]).astype(object),
+            min_block_m2=min_block_m2,
+            min_width_m=min_width_m,
+            keep=anchors,
+        )
+    building_block = assign_points(blocks, anchors)
+    unsplittable = (
+        np.unique(assign_points(blocks, np.asarray(stuck, dtype=object))).tolist() if stuck else []
+    )
+    return Blocks(blocks, building_block, unsplittable)
+
+
+def _bisect(
+    block: BaseGeometry,
+    footprints: NDArray[np.object_],
+    households: NDArray[np.int64],
+    max_households: int,
+) -> tuple[list[BaseGeometry], list[BaseGeometry]]:
+    """Return the cut lines of one block, and a point in each piece that could not be split."""
+    cuts: list[BaseGeometry] = []
+    stuck: list[BaseGeometry] = []
+    stack: list[tuple[BaseGeometry, NDArray[np.int64]]] = [(block, np.arange(len(footprints)))]
+    while stack:
+        poly, idx = stack.pop()
+        if int(households[idx].sum()) <= max_households:
+            continue
+        cut = _best_gap(poly, footprints[idx], households[idx], max_households)
+        if cut is None:
+            stuck.append(footprints[idx[0]].centroid)
+            continue
+        left_half, line, left_mask = cut
+        # The line overshoots the piece a little so it nodes with the edges it ends on.
+        cuts.append(shapely.intersection(line, poly.buffer(CUT_OVERSHOOT_M)))
+        stack.append((shapely.intersection(poly, left_half), idx[left_mask]))
+        stack.append((shapely.difference(poly, left_half), idx[~left_mask]))
+    return cuts, stuck
+
+
+def _best_gap(
+    poly: BaseGeometry,
+    footprints: NDArray[np.object_],
+    households: NDArray[np.int64],
+    max_households: int,
+) -> tuple[BaseGeometry, BaseGeometry, NDArray[np.bool_]] | None:
+    """Find the straight cut through a gap that best matches the wanted household split.
+
+    Returns the half-plane (a large polygon) of the "left" side, the cut line and which
+    buildings are on the left, or None when every direction is blocked by footprints.
+    """
+    if len(footprints) < 2:
+        return None
+    total = float(households.sum())
+    cells = math.ceil(total / max_households)
+    want_left = total * (cells // 2) / cells
+    base = _orientation_deg(poly)
+    cx, cy = poly.centroid.x, poly.centroid.y
+    best: tuple[float, float, float] | None = None  # (error, angle, position)
+    # The block's own axes first, then north-south/east-west (Beijing's street grid).
+    for angle, turn in [(base + t, t) for t in SPLIT_ANGLES_DEG] + [(0.0, 0.0), (90.0, 0.0)]:
+        bounds = shapely.bounds(_rotate(footprints, -angle, cx, cy))
+        lo, hi = bounds[:, 0], bounds[:, 2]
+        order = np.argsort(lo, kind="stable")
+        reach = np.maximum.accumulate(hi[order])
+        gaps = np.flatnonzero(reach[:-1] < lo[order][1:])  # cut after sorted position g
+        if len(gaps) == 0:
+            continue
+        left_hh = np.cumsum(households[order])[gaps]
+        errors = np.abs(left_hh - want_left)
+        g = int(np.argmin(errors))
+        position = (reach[gaps[g]] + lo[order][gaps[g] + 1]) / 2
+        # A small preference for the block's own axes keeps cuts square to the streets.
+        error = float(errors[g]) * (1.0 if turn in (0.0, 90.0) else 1.1)
+        if best is None or error < best[0]:
+            best = (error, angle, float(position))
+    if best is None:
+        return None
+    _, angle, position = best
+    minx, miny, maxx, maxy = poly.bounds
+    reach_m = 2 * (maxx - minx + maxy - miny) + 10.0
+    half = shapely.box(cx - reach_m, cy - reach_m, position, cy + reach_m)
+    cut = shapely.linestrings([[position, cy - reach_m], [position, cy + reach_m]])
+    left_half, line = _rotate(np.asarray([half, cut], dtype=object), angle, cx, cy)
+    rotated = _rotate(footprints, -angle, cx, cy)
+    left_mask = shapely.bounds(rotated)[:, 2] < position
+    return left_half, line, left_mask
+
+
+def _orientation_deg(poly: BaseGeometry) -> float:
+    """Angle (degrees) of the long side of the polygon's minimum rotated rectangle."""
+    rect = shapely.oriented_envelope(poly)
+    coords = np.asarray(rect.exterior.coords) if isinstance(rect, Polygon) else None
+    if coords is None or len(coords) < 4:
+        return 0.0
+    edges = np.diff(coords[:3], axis=0)
+    longest = edges[int(np.argmax(np.hypot(edges[:, 0], edges[:, 1])))]
+    return math.degrees(math.atan2(longest[1], longest[0]))
+
+
+def _rotate(
+    geoms: NDArray[np.object_], angle_deg: float, cx: float, cy: float
+) -> NDArray[np.object_]:
+    """Rotate geometries by ``angle_deg`` about (cx, cy), vectorised over coordinates."""
+    a = math.radians(angle_deg)
+    cos, sin = math.cos(a), math.sin(a)
+
+    def turn(xy: NDArray[np.float64]) -> NDArray[np.float64]:
+        x, y = xy[:, 0] - cx, xy[:, 1] - cy
+        return np.column_stack([cx + x * cos - y * sin, cy + x * sin + y * cos])
+
+    return np.asarray(shapely.transform(geoms, turn), dtype=object)
