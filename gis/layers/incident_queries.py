@@ -1,31 +1,35 @@
 """Questions about incident cases: one case, lists, overdue cases, KPIs, JSON views.
 
 Every function takes the asking `Principal` and applies its scope in SQL. The KPIs read the
-event log with one ordered query and hand each group to the pure KPI function of the
-workflow module.
+event log and the cases in two set-based queries and hand them, as DataFrames, to the pure
+KPI function of the workflow module (`gis.layers.workflow.case_kpis`).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
-from itertools import groupby
 from typing import Any
 
+import pandas as pd
 from geoalchemy2.shape import to_shape
 from shapely.geometry import Point
-from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.orm import Session
 
 from gis.auth import Permission, Principal
 from gis.errors import InvalidGeometryError, InvalidInputError, NotFoundError
-from gis.layers import interim as workflow  # INTERIM: gis.layers.workflow
+from gis.layers.incident_filter import IncidentFilter, incident_scope
 from gis.layers.incidents import Incident, IncidentEvent
+from gis.layers.workflow import CLOCK_RUNNING_STATES, case_kpis
+
+__all__ = ["IncidentFilter", "KpiBy", "get_incident", "incident_kpis", "list_incidents"]
 
 
-def _scope(principal: Principal) -> ColumnElement[bool]:
-    """Return the principal's scope over incidents as a SQL condition."""
-    return principal.scope_clause(Incident.street_code.expression, Incident.grid_code.expression)
+_scope = incident_scope
 
 
 def _aware(value: datetime) -> datetime:
@@ -79,7 +83,7 @@ def overdue_incidents(
     stmt = (
         select(Incident)
         .where(
-            Incident.status.in_(workflow.CLOCK_RUNNING_STATES),
+            Incident.status.in_([s.value for s in CLOCK_RUNNING_STATES]),
             Incident.deadline_at.is_not(None),
             Incident.deadline_at < now,
             _scope(principal),
@@ -94,43 +98,36 @@ def list_incidents(
     session: Session,
     *,
     principal: Principal,
-    status: str | list[str] | None = None,
+    status: str | Sequence[str] | None = None,
     bbox: tuple[float, float, float, float] | None = None,
     grid_code: str | None = None,
     street_code: str | None = None,
     reported_from: datetime | None = None,
     reported_to: datetime | None = None,
     updated_since: datetime | None = None,
+    where: IncidentFilter | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[Incident]:
     """Return incidents in the principal's scope that match every given filter.
 
-    ``bbox`` is (lon_min, lat_min, lon_max, lat_max) in WGS84 degrees; the time range is
-    ``reported_from <= reported_at < reported_to``; ``updated_since`` keeps rows changed after
-    that time (incremental sync). Ordered by id.
+    The keyword filters are shorthands for the fields of `IncidentFilter`; ``where`` gives
+    the whole filter (the shorthands, when given, replace its fields). Ordered by id.
     """
     principal.require(Permission.READ_INCIDENTS)
-    conditions = [_scope(principal)]
-    if status is not None:
-        statuses = [status] if isinstance(status, str) else list(status)
-        unknown = sorted(set(statuses) - set(workflow.STATES))
-        if unknown:
-            raise InvalidInputError(f"unknown status {unknown}; known: {sorted(workflow.STATES)}")
-        conditions.append(Incident.status.in_(statuses))
-    if bbox is not None:
-        conditions.append(Incident.geom.intersects(func.ST_MakeEnvelope(*bbox, 4326)))
-    if grid_code is not None:
-        conditions.append(Incident.grid_code == grid_code)
-    if street_code is not None:
-        conditions.append(Incident.street_code == street_code)
-    if reported_from is not None:
-        conditions.append(Incident.reported_at >= reported_from)
-    if reported_to is not None:
-        conditions.append(Incident.reported_at < reported_to)
-    if updated_since is not None:
-        conditions.append(Incident.updated_at > updated_since)
-    stmt = select(Incident).where(true(), *conditions).order_by(Incident.id)
+    base = where or IncidentFilter()
+    shorthands = {
+        "status": [status] if isinstance(status, str) else status,
+        "bbox": bbox,
+        "grid_code": grid_code,
+        "street_code": street_code,
+        "reported_from": reported_from,
+        "reported_to": reported_to,
+        "updated_since": updated_since,
+    }
+    given: dict[str, Any] = {k: v for k, v in shorthands.items() if v is not None}
+    chosen = replace(base, **given)
+    stmt = select(Incident).where(true(), *chosen.conditions(principal)).order_by(Incident.id)
     return list(session.execute(stmt.limit(limit).offset(offset)).scalars())
 
 
@@ -142,6 +139,52 @@ class KpiBy(StrEnum):
     DEPARTMENT = "department"
 
 
+def _kpi_frames(
+    session: Session,
+    principal: Principal,
+    key: Any,
+    since: datetime | None,
+    until: datetime | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (events, cases) of the non-duplicate cases in scope reported in [since, until)."""
+    conditions: list[ColumnElement[bool]] = [Incident.duplicate_of.is_(None), _scope(principal)]
+    if since is not None:
+        conditions.append(Incident.reported_at >= _aware(since))
+    if until is not None:
+        conditions.append(Incident.reported_at < _aware(until))
+    case_rows = session.execute(
+        select(Incident.id.label("incident_id"), Incident.deadline_at, key.label("key")).where(
+            *conditions
+        )
+    ).all()
+    cases = pd.DataFrame(case_rows, columns=["incident_id", "deadline_at", "key"])
+    event_rows = session.execute(
+        select(
+            IncidentEvent.incident_id,
+            IncidentEvent.from_state,
+            IncidentEvent.to_state,
+            IncidentEvent.at,
+        )
+        .join(Incident, Incident.id == IncidentEvent.incident_id)
+        .where(*conditions)
+        .order_by(IncidentEvent.incident_id, IncidentEvent.at, IncidentEvent.id)
+    ).all()
+    events = pd.DataFrame(event_rows, columns=["incident_id", "from_state", "to_state", "at"])
+    cases["deadline_at"] = pd.to_datetime(cases["deadline_at"], utc=True)
+    events["at"] = pd.to_datetime(events["at"], utc=True)
+    # A missing grid/street/department is a group of its own, not a dropped row.
+    cases["key"] = cases["key"].astype(object).where(cases["key"].notna(), None)
+    return events, cases
+
+
+def _number(value: Any) -> float | None:
+    """Return a JSON-safe rate: None for NaN (a denominator of 0)."""
+    if value is None:
+        return None
+    out = float(value)
+    return None if math.isnan(out) else out
+
+
 def incident_kpis(
     session: Session,
     *,
@@ -149,67 +192,59 @@ def incident_kpis(
     by: KpiBy | str = KpiBy.STREET,
     since: datetime | None = None,
     until: datetime | None = None,
+    as_of: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Return the §4.4 indicators per grid, street or department from the event log.
 
-    The log of every case reported in ``[since, until)`` and in the principal's scope is read
-    in one ordered query; duplicates (linked to an original) are left out. Per group:
-    ``due`` (应结案数), ``postponed`` (缓办数), ``closed`` (结案数), ``closed_on_time``
-    (按期结案数), ``closure_rate`` (结案率) and ``on_time_rate`` (按期结案率), both over
-    ``due - postponed`` and None when that is 0, ``rework`` (返工 events) and
-    ``mean_step_s`` (mean seconds spent in each state).
+    Parameters
+    ----------
+    by : KpiBy or str
+        ``grid``, ``street`` or ``department``.
+    since, until : datetime, optional
+        Only cases reported in ``[since, until)`` (timezone-aware).
+    as_of : datetime, optional
+        Evaluate as at this instant (later events ignored, deadlines compared with it);
+        default the last event in the log. The API passes "now".
+
+    Returns
+    -------
+    list of dict
+        One item per group, ordered by key: ``key``, ``by``, ``reported``, ``due``
+        (应结案数), ``postponed`` (缓办数), ``closed`` (结案数), ``closed_on_time``
+        (按期结案数), ``closure_rate`` (结案率) and ``on_time_rate`` (按期结案率), both over
+        ``due - postponed`` and None when that is 0, ``rework`` (返工), ``rework_3plus`` and
+        ``mean_step_s`` (mean clock seconds a stay in each state lasted). The definitions are
+        those of `gis.layers.workflow.case_kpis`. Duplicates (linked to an original) are left
+        out; a case without grid/street/department is grouped under key None.
     """
     principal.require(Permission.READ_INCIDENTS)
+    kind = KpiBy(by)
     key = {
         KpiBy.GRID: Incident.grid_code,
         KpiBy.STREET: Incident.street_code,
         KpiBy.DEPARTMENT: Incident.department,
-    }[KpiBy(by)]
-    stmt = (
-        select(
-            key.label("key"),
-            IncidentEvent.incident_id,
-            IncidentEvent.action,
-            IncidentEvent.from_state,
-            IncidentEvent.to_state,
-            IncidentEvent.at,
-            Incident.deadline_at,
-        )
-        .join(Incident, Incident.id == IncidentEvent.incident_id)
-        .where(
-            Incident.duplicate_of.is_(None),
-            _scope(principal),
-        )
-        .order_by(key, IncidentEvent.incident_id, IncidentEvent.at, IncidentEvent.id)
-    )
-    if since is not None:
-        stmt = stmt.where(Incident.reported_at >= since)
-    if until is not None:
-        stmt = stmt.where(Incident.reported_at < until)
+    }[kind]
+    events, cases = _kpi_frames(session, principal, key, since, until)
+    if events.empty:
+        return []
+    table = case_kpis(events, cases, by="key", as_of=None if as_of is None else _aware(as_of))
+    hours = [c for c in table.columns if str(c).startswith("hours_")]
+    counts = ["reported", "due", "postponed", "closed", "closed_on_time", "rework", "rework_3plus"]
     out: list[dict[str, Any]] = []
-    for group_key, rows in groupby(session.execute(stmt), key=lambda r: r.key):
-        rows_list = list(rows)
-        kpis = workflow.compute_kpis(
-            (
-                workflow.EventRow(r.incident_id, r.action, r.from_state, r.to_state, r.at)
-                for r in rows_list
-            ),
-            deadlines={r.incident_id: r.deadline_at for r in rows_list},
-        )
-        out.append(
-            {
-                "key": group_key,
-                "by": KpiBy(by).value,
-                "due": kpis.due,
-                "postponed": kpis.postponed,
-                "closed": kpis.closed,
-                "closed_on_time": kpis.closed_on_time,
-                "closure_rate": kpis.closure_rate,
-                "on_time_rate": kpis.on_time_rate,
-                "rework": kpis.rework,
-                "mean_step_s": kpis.step_seconds,
-            }
-        )
+    for group_key, row in zip(table.index, table.to_dict("records"), strict=True):
+        item: dict[str, Any] = {
+            "key": None if pd.isna(group_key) else str(group_key),
+            "by": kind.value,
+        }
+        item.update({c: int(row[c]) for c in counts})
+        item["closure_rate"] = _number(row["closure_rate"])
+        item["on_time_rate"] = _number(row["on_time_rate"])
+        item["mean_step_s"] = {
+            h.removeprefix("hours_"): round(float(row[h]) * 3600.0, 3)
+            for h in hours
+            if not math.isnan(float(row[h]))
+        }
+        out.append(item)
     return out
 
 
@@ -243,3 +278,26 @@ def incident_summary(incident: Incident) -> dict[str, Any]:
         "closed_at": iso(incident.closed_at),
         "time_limit_min": incident.time_limit_min,
     }
+
+
+def incident_with_events(
+    session: Session, incident_id: int, *, principal: Principal
+) -> dict[str, Any]:
+    """Return `incident_summary` of a case in the principal's scope plus its event log."""
+    incident = get_incident(session, incident_id, principal=principal)
+    out = incident_summary(incident)
+    out["events"] = [
+        {
+            "id": e.id,
+            "at": e.at.isoformat(),
+            "action": e.action,
+            "from_state": e.from_state,
+            "to_state": e.to_state,
+            "actor": e.actor,
+            "note": e.note,
+            "photo_ref": e.photo_ref,
+            "detail": e.detail,
+        }
+        for e in incident_events(session, incident.id)
+    ]
+    return out

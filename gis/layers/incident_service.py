@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, func, literal, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -44,21 +44,28 @@ from gis.crs import CHINA_EXTENT, to_storage_xy
 from gis.divisions import Division
 from gis.errors import ConflictError, InvalidInputError, NotFoundError
 from gis.gridding.models import GridCell, GridPlan
-from gis.layers import interim as workflow  # INTERIM: gis.layers.workflow
+from gis.layers.classes import CaseClass, get_class
 from gis.layers.incident_notify import notify_incident_event
 from gis.layers.incidents import Incident, IncidentEvent
-from gis.layers.interim import (  # INTERIM: gis.layers.classes / gis.layers.worktime
-    EventClass,
+from gis.layers.workflow import (
+    DISPATCHER_ACTIONS,
+    INITIAL_STATE,
+    OPEN_STATES,
+    PAUSED_STATES,
+    Action,
+    State,
+    next_state,
+)
+from gis.layers.worktime import (
     WorkCalendar,
     add_working_time,
     default_calendar,
-    get_class,
-    working_time,
+    working_time_between,
 )
+from gis.settings import Settings
 
-DEFAULT_DUPLICATE_RADIUS_M: Final = 50.0
-DEFAULT_DUPLICATE_WINDOW_H: Final = 24.0
 _MAX_CLIENT_KEY: Final = 100
+_SETTINGS_FIELDS: Final = Settings.model_fields
 
 
 @dataclass(frozen=True)
@@ -76,10 +83,27 @@ class IntakeResult:
 
 @dataclass(frozen=True)
 class IntakeOptions:
-    """Tunables of intake (Settings: DUPLICATE_RADIUS_M, DUPLICATE_WINDOW_H)."""
+    """Tunables of intake; build them with `from_settings` (defaults are the settings').
 
-    duplicate_radius_m: float = DEFAULT_DUPLICATE_RADIUS_M
-    duplicate_window_h: float = DEFAULT_DUPLICATE_WINDOW_H
+    Attributes
+    ----------
+    duplicate_radius_m : float
+        A report this close (metres, on the spheroid) to an open case of the same class is a
+        duplicate (``DUPLICATE_RADIUS_M``).
+    duplicate_window_h : float
+        ... if that case was reported at most this many hours earlier (``DUPLICATE_WINDOW_H``).
+    """
+
+    duplicate_radius_m: float = _SETTINGS_FIELDS["duplicate_radius_m"].default
+    duplicate_window_h: float = _SETTINGS_FIELDS["duplicate_window_h"].default
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IntakeOptions:
+        """Return the intake options configured in ``settings``."""
+        return cls(
+            duplicate_radius_m=settings.duplicate_radius_m,
+            duplicate_window_h=settings.duplicate_window_h,
+        )
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -89,11 +113,6 @@ def _now(at: datetime | None) -> datetime:
     if at.tzinfo is None:
         raise InvalidInputError(f"time {at.isoformat()} has no time zone")
     return at
-
-
-def _scope(principal: Principal) -> ColumnElement[bool]:
-    """Return the principal's scope over incidents as a SQL condition."""
-    return principal.scope_clause(Incident.street_code.expression, Incident.grid_code.expression)
 
 
 def _point(lon: float, lat: float) -> Any:
@@ -196,22 +215,26 @@ def _replayed(existing: Incident, principal: Principal) -> IntakeResult:
 def _open_original(
     session: Session,
     *,
-    minor_code: str,
-    major_code: str,
+    cls: CaseClass,
     lon: float,
     lat: float,
     at: datetime,
     options: IntakeOptions,
 ) -> int | None:
-    """Return the first open, non-duplicate case of the class near the point, if any."""
+    """Return the first open, non-duplicate case of the class near the point, if any.
+
+    The class is the full 4-digit code: minor codes repeat across major classes (0102 暴露垃圾
+    and 0202 街头散发广告 are different problems), so both halves must match.
+    """
     window = timedelta(hours=options.duplicate_window_h)
     stmt = (
         select(Incident.id)
         .where(
-            Incident.major_code == major_code,
-            Incident.minor_code == minor_code,
+            Incident.kind == cls.kind.value,
+            Incident.major_code == cls.major_code,
+            Incident.minor_code == cls.minor_code,
             Incident.duplicate_of.is_(None),
-            Incident.status.in_(workflow.OPEN_STATES),
+            Incident.status.in_([s.value for s in OPEN_STATES]),
             Incident.reported_at >= at - window,
             Incident.reported_at <= at,
             func.ST_DWithin(
@@ -253,13 +276,15 @@ def report_incident(
     principal : Principal
         Needs REPORT_INCIDENTS; a scoped principal may only report inside its scope.
     minor_code : str
-        The class code of `gis.layers.classes` (major + minor, e.g. ``"0101"``).
+        The 4-digit event class code of `gis.layers.classes` (major + minor, e.g. ``"0102"``).
     lon, lat : float
         The location in degrees in ``crs`` (``wgs84``, ``cgcs2000``, ``gcj02``, ``bd09``).
     client_key : str, optional
         The client's idempotency key: reporting again with it returns the first incident.
     at : datetime, optional
         When it was reported (timezone-aware); default now.
+    options : IntakeOptions, optional
+        Duplicate radius and window; default `IntakeOptions()` (the settings' defaults).
 
     Returns
     -------
@@ -283,7 +308,7 @@ def report_incident(
         ).scalar_one_or_none()
         if existing is not None:
             return _replayed(existing, principal)
-    cls: EventClass = get_class(minor_code)
+    cls = get_class(minor_code)
     wlon, wlat = _storage_lonlat(lon, lat, crs)
     member = _membership(session, wlon, wlat)
     if not principal.covers(member.street_code, member.grid_code):
@@ -297,8 +322,7 @@ def report_incident(
     )
     original = _open_original(
         session,
-        minor_code=cls.minor_code,
-        major_code=cls.major_code,
+        cls=cls,
         lon=wlon,
         lat=wlat,
         at=at,
@@ -306,10 +330,10 @@ def report_incident(
     )
     values: dict[str, Any] = {
         "client_key": client_key,
-        "kind": cls.kind,
+        "kind": cls.kind.value,
         "major_code": cls.major_code,
         "minor_code": cls.minor_code,
-        "status": workflow.INITIAL_STATE,
+        "status": INITIAL_STATE.value,
         "urgent": urgent,
         "description": description,
         "address": address,
@@ -341,7 +365,7 @@ def report_incident(
     _record_event(
         session,
         incident,
-        action=workflow.REPORT_ACTION,
+        action=Action.REPORT.value,
         from_state=None,
         principal=principal,
         at=at,
@@ -351,12 +375,12 @@ def report_incident(
     )
     if original is not None:
         before = incident.status
-        incident.status = workflow.next_state(before, workflow.CANCEL_ACTION)
+        incident.status = next_state(before, Action.CANCEL).value
         session.flush()
         _record_event(
             session,
             incident,
-            action=workflow.CANCEL_ACTION,
+            action=Action.CANCEL.value,
             from_state=before,
             principal=principal,
             at=at,
@@ -368,14 +392,21 @@ def report_incident(
 
 
 # -------------------------------------------------------------------------- transitions
-_DISPATCHER_ACTIONS: Final = frozenset(workflow.DISPATCHER_ACTIONS)
+def _known_action(action: Action | str) -> Action | None:
+    """Return the action (aliases resolved), or None for an unknown one."""
+    try:
+        return Action(action)
+    except ValueError:
+        return None
 
 
-def _check_permission(principal: Principal, incident: Incident, action: str) -> None:
+def _check_permission(principal: Principal, incident: Incident, action: Action | None) -> None:
+    # An unknown action is refused by next_state; ask for the stronger permission first so
+    # that a field worker learns nothing from the error beyond "not allowed".
     needed = (
-        Permission.DISPATCH_INCIDENTS
-        if action in _DISPATCHER_ACTIONS
-        else Permission.REPORT_INCIDENTS
+        Permission.REPORT_INCIDENTS
+        if action is not None and action not in DISPATCHER_ACTIONS
+        else Permission.DISPATCH_INCIDENTS
     )
     principal.require(needed)
     if not principal.covers(incident.street_code, incident.grid_code):
@@ -388,7 +419,7 @@ def _check_permission(principal: Principal, incident: Incident, action: str) -> 
 def transition(
     session: Session,
     incident_id: int,
-    action: str,
+    action: Action | str,
     *,
     principal: Principal,
     note: str | None = None,
@@ -401,9 +432,10 @@ def transition(
 
     Parameters
     ----------
-    action : str
-        An action of `gis.layers.workflow` (file, cancel, dispatch, start, handle, verify,
-        rework, close, postpone, suspend, resume...).
+    action : Action or str
+        An action of `gis.layers.workflow` (file, cancel, dispatch, start, handle, close,
+        rework, postpone, suspend, resume; ``verify_pass``/``verify_fail`` are aliases of
+        close/rework). The event log records the canonical name.
     expected_status : str, optional
         Refuse with `ConflictError` unless the incident is in this state (optimistic check
         for clients acting on what they last saw).
@@ -431,7 +463,8 @@ def transition(
     ).scalar_one_or_none()
     if incident is None:
         raise NotFoundError("incident", incident_id)
-    _check_permission(principal, incident, action)
+    act = _known_action(action)
+    _check_permission(principal, incident, act)
     if expected_status is not None and incident.status != expected_status:
         raise ConflictError(
             f"incident {incident_id} is {incident.status!r}, not {expected_status!r} as "
@@ -445,14 +478,15 @@ def transition(
             f"time {at.isoformat()} is before the incident's last event ({last_at.isoformat()})"
         )
     before = incident.status
-    after = workflow.next_state(before, action, resume_to=incident.resume_status)
-    detail = _apply_side_effects(incident, before, after, action, at, calendar)
-    incident.status = after
+    after = next_state(before, action, resume_to=incident.resume_status)
+    assert act is not None  # next_state refuses unknown actions
+    detail = _apply_side_effects(incident, State(before), after, act, at, calendar)
+    incident.status = after.value
     session.flush()
     _record_event(
         session,
         incident,
-        action=action,
+        action=act.value,
         from_state=before,
         principal=principal,
         at=at,
@@ -465,36 +499,36 @@ def transition(
 
 def _apply_side_effects(
     incident: Incident,
-    before: str,
-    after: str,
-    action: str,
+    before: State,
+    after: State,
+    action: Action,
     at: datetime,
     calendar: WorkCalendar | None,
 ) -> dict[str, Any]:
     """Update dispatch time, deadline, rework count, pause bookkeeping and closure."""
     detail: dict[str, Any] = {}
     cal = calendar or default_calendar()
-    if after == workflow.DISPATCHED and incident.dispatched_at is None:
+    if after is State.DISPATCHED and incident.dispatched_at is None:
         incident.dispatched_at = at
         if incident.time_limit_min:
             incident.deadline_at = add_working_time(
                 at, timedelta(minutes=incident.time_limit_min), calendar=cal
             )
             detail["deadline_at"] = incident.deadline_at.isoformat()
-    if action == workflow.REWORK_ACTION:
+    if action is Action.REWORK:
         incident.rework_count += 1
         detail["rework_count"] = incident.rework_count
-    if after in workflow.PAUSED_STATES and before not in workflow.PAUSED_STATES:
+    if after in PAUSED_STATES and before not in PAUSED_STATES:
         incident.paused_at = at
-        incident.resume_status = before
-    if before in workflow.PAUSED_STATES and after not in workflow.PAUSED_STATES:
+        incident.resume_status = before.value
+    if before in PAUSED_STATES and after not in PAUSED_STATES:
         if incident.deadline_at is not None and incident.paused_at is not None:
-            paused = working_time(incident.paused_at, at, calendar=cal)
+            paused = working_time_between(incident.paused_at, at, calendar=cal)
             incident.deadline_at = add_working_time(incident.deadline_at, paused, calendar=cal)
             detail["deadline_extended_by_s"] = paused.total_seconds()
             detail["deadline_at"] = incident.deadline_at.isoformat()
         incident.paused_at = None
         incident.resume_status = None
-    if after == workflow.CLOSED:
+    if after is State.CLOSED:
         incident.closed_at = at
     return detail

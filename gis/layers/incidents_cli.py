@@ -15,39 +15,16 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from gis.auth import Principal, principal_of
-from gis.errors import InvalidInputError, NotFoundError
+from gis.auth import Principal
+from gis.cli_context import cli_engine, cli_principal
+from gis.errors import InvalidInputError
 from gis.settings import Settings
 
 console = Console()
 
 Handler = Callable[[argparse.Namespace, Settings], int]
-
-
-def _engine(settings: Settings) -> Engine:
-    from gis.db import make_engine
-    from gis.migrate import upgrade
-    from gis.postgis import database_url
-
-    engine = make_engine(database_url(settings), statement_timeout_ms=None)
-    upgrade(engine)
-    return engine
-
-
-def _principal(session: Session, username: str | None) -> Principal:
-    if username is None:
-        return Principal.system("cli")
-    from gis.users import AppUser
-
-    user = session.execute(
-        select(AppUser).where(AppUser.username == username, AppUser.active.is_(True))
-    ).scalar_one_or_none()
-    if user is None:
-        raise NotFoundError("user", username)
-    return principal_of(user)
 
 
 def _time(value: str | None) -> datetime | None:
@@ -63,10 +40,10 @@ def _time(value: str | None) -> datetime | None:
 
 
 def _run(args: argparse.Namespace, settings: Settings, body: Callable[..., Any]) -> int:
-    engine = _engine(settings)
+    engine = cli_engine(settings)
     try:
         with Session(engine) as session, session.begin():
-            principal = _principal(session, args.as_user)
+            principal = cli_principal(session, args.as_user)
             result = body(session, principal)
     finally:
         engine.dispose()
@@ -104,7 +81,7 @@ def _print(result: Any) -> None:
 
 def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from gis.layers.incident_queries import incident_summary
-    from gis.layers.incident_service import report_incident
+    from gis.layers.incident_service import IntakeOptions, report_incident
 
     def body(session: Session, principal: Principal) -> dict[str, Any]:
         result = report_incident(
@@ -121,6 +98,7 @@ def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             channel=args.channel,
             photo_ref=args.photo,
             at=_time(args.at),
+            options=IntakeOptions.from_settings(settings),
         )
         out = incident_summary(result.incident)
         out["created"] = result.created
@@ -150,24 +128,10 @@ def _cmd_transition(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    from gis.layers.incident_queries import get_incident, incident_events, incident_summary
+    from gis.layers.incident_queries import incident_with_events
 
     def body(session: Session, principal: Principal) -> dict[str, Any]:
-        incident = get_incident(session, args.incident_id, principal=principal)
-        out = incident_summary(incident)
-        out["events"] = [
-            {
-                "at": e.at.isoformat(),
-                "action": e.action,
-                "from_state": e.from_state,
-                "to_state": e.to_state,
-                "actor": e.actor,
-                "note": e.note,
-                "photo_ref": e.photo_ref,
-            }
-            for e in incident_events(session, incident.id)
-        ]
-        return out
+        return incident_with_events(session, args.incident_id, principal=principal)
 
     return _run(args, settings, body)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Final
 
 from gis.errors import SecretKeyError
-from gis.layers.interim import FieldCipher, blind_index  # INTERIM: gis.privacy
+from gis.privacy import BlindIndexer, FieldCipher
 from gis.settings import Settings
 
 KEY_BYTES: Final = 32
@@ -122,7 +122,7 @@ class ResidentCrypto:
         if len(master) != KEY_BYTES:
             raise SecretKeyError(f"the master key must be {KEY_BYTES} bytes, got {len(master)}")
         self._cipher = FieldCipher(master)
-        self._master = master
+        self._indexer = BlindIndexer(master)
 
     @classmethod
     def from_key(cls, master: bytes) -> ResidentCrypto:
@@ -144,4 +144,4 @@ class ResidentCrypto:
 
     def index_id_number(self, id_number: str) -> bytes:
         """Return the blind index of a normalised (upper-case, stripped) ID number."""
-        return blind_index(self._master, id_number)
+        return self._indexer.index(id_number)

@@ -34,13 +34,11 @@ from gis.errors import (
     FeatureProblem,
     ImportReport,
     ImportValidationError,
+    InvalidIdNumberError,
     InvalidInputError,
 )
 from gis.layers.buildings import Building
-from gis.layers.interim import (  # INTERIM: gis.layers.idnumber / gis.privacy
-    IdNumberError,
-    parse_id_number,
-)
+from gis.layers.idnumber import normalise_id_number, parse_id_number
 from gis.layers.keys import ResidentCrypto
 from gis.layers.people import Person
 
@@ -130,12 +128,12 @@ def _check_row(
     def bad(column: str, reason: str) -> None:
         problems.append(FeatureProblem(index=row, reason=reason, field=column))
 
-    id_number = item.id_number.strip().upper()
+    id_number = normalise_id_number(item.id_number)
     info = None
     try:
         info = parse_id_number(id_number)
-    except IdNumberError as exc:
-        bad("id_number", str(exc))
+    except InvalidIdNumberError as exc:
+        bad("id_number", exc.reason)
     name = item.name.strip()
     if not name:
         bad("name", "name is empty")
@@ -171,7 +169,7 @@ def _check_row(
         "residence": residence,
         "tags": json.dumps(list(tags), ensure_ascii=False),
         "relation": (item.relation or "").strip() or None,
-        "sex": info.sex,
+        "sex": info.sex.value,
         "birth_year": info.birth_date.year,
         "name_enc": _hex(crypto.encrypt(name, column="name")),
         "id_number_enc": _hex(crypto.encrypt(id_number, column="id_number")),
@@ -373,7 +371,7 @@ def add_resident(
     except ImportValidationError as exc:
         reasons = "; ".join(f"{p.field}: {p.reason}" for p in exc.report.problems)
         raise InvalidInputError(f"resident refused: {reasons}") from None
-    index = crypto.index_id_number(resident.id_number.strip().upper())
+    index = crypto.index_id_number(normalise_id_number(resident.id_number))
     person_id = session.execute(
         select(Person.id).where(Person.id_number_index == index)
     ).scalar_one()

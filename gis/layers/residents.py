@@ -7,7 +7,7 @@
   one audit record (`gis.audit.audit`), with the stated purpose.
 - Scope is applied in SQL through the building's street and grid codes
   (`Principal.scope_clause`). Analysts, who lack READ_PEOPLE, get `resident_counts` only, with
-  groups of fewer than `SMALL_CELL_MIN` people suppressed.
+  groups of fewer than ``RESIDENT_SMALL_CELL_MIN`` people suppressed (`CountOptions`).
 """
 
 from __future__ import annotations
@@ -23,12 +23,31 @@ from gis.audit import audit
 from gis.auth import Permission, PermissionDeniedError, Principal
 from gis.errors import NotFoundError
 from gis.layers.buildings import Building, Dwelling
-from gis.layers.interim import mask_id_number, mask_name, mask_phone  # INTERIM: gis.privacy
 from gis.layers.keys import ResidentCrypto
 from gis.layers.people import Household, Person
+from gis.privacy import mask_id_number, mask_name, mask_phone
+from gis.settings import Settings
 
-SMALL_CELL_MIN: Final = 5
-"""Counts below this are reported as None (small-cell suppression; a design choice, §7.3)."""
+_SMALL_CELL_DEFAULT: Final[int] = Settings.model_fields["resident_small_cell_min"].default
+
+
+@dataclass(frozen=True)
+class CountOptions:
+    """How `resident_counts` protects small groups; build it with `from_settings`.
+
+    Attributes
+    ----------
+    small_cell_min : int
+        Counts below this are reported as None (small-cell suppression; a design choice,
+        standards.md §7.3), from ``RESIDENT_SMALL_CELL_MIN``.
+    """
+
+    small_cell_min: int = _SMALL_CELL_DEFAULT
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CountOptions:
+        """Return the options configured in ``settings``."""
+        return cls(small_cell_min=settings.resident_small_cell_min)
 
 
 class CountBy(StrEnum):
@@ -83,6 +102,7 @@ def list_residents(
     purpose: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    person_id: int | None = None,
     _index: bytes | None = None,
 ) -> list[Resident]:
     """Return residents in the principal's scope, masked unless unmasking is allowed.
@@ -92,6 +112,8 @@ def list_residents(
     unmask : bool
         Return clear text. Needs ``principal.can_unmask``; writes one audit record per
         resident returned (with ``purpose``).
+    grid_code, building_id, person_id : optional
+        Narrow the list (inside the scope, never beyond it).
 
     Raises
     ------
@@ -134,6 +156,8 @@ def list_residents(
         stmt = stmt.where(Building.grid_code == grid_code)
     if building_id is not None:
         stmt = stmt.where(Building.id == building_id)
+    if person_id is not None:
+        stmt = stmt.where(Person.id == person_id)
     if _index is not None:
         stmt = stmt.where(Person.id_number_index == _index)
     residents = [_resident(row, crypto, unmask=unmask) for row in session.execute(stmt)]
@@ -209,20 +233,45 @@ def find_resident(
     return found[0]
 
 
+def get_resident(
+    session: Session,
+    principal: Principal,
+    person_id: int,
+    *,
+    crypto: ResidentCrypto,
+    unmask: bool = False,
+    purpose: str | None = None,
+) -> Resident:
+    """Return one resident by person id (masking and auditing as in `list_residents`).
+
+    Raises
+    ------
+    NotFoundError
+        If there is no such person in the principal's scope.
+    """
+    found = list_residents(
+        session, principal, crypto=crypto, unmask=unmask, purpose=purpose, person_id=person_id
+    )
+    if not found:
+        raise NotFoundError("resident", person_id)
+    return found[0]
+
+
 def resident_counts(
     session: Session,
     principal: Principal,
     *,
     by: CountBy | str = CountBy.GRID,
-    min_count: int = SMALL_CELL_MIN,
+    options: CountOptions | None = None,
 ) -> list[dict[str, Any]]:
     """Return resident counts per grid, street or building in scope, small cells suppressed.
 
     Each item is ``{"key", "residents", "registered", "migrant"}``; any count below
-    ``min_count`` is None, so no group of fewer than ``min_count`` people can be singled out.
+    ``options.small_cell_min`` is None, so no group of fewer people can be singled out.
     Needs READ_LAYERS (analysts have it), not READ_PEOPLE.
     """
     principal.require(Permission.READ_LAYERS)
+    min_count = (options or CountOptions()).small_cell_min
     key_col = {
         CountBy.GRID: Building.grid_code,
         CountBy.STREET: Building.street_code,

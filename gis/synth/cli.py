@@ -6,7 +6,13 @@ import importlib
 from typing import Any
 
 # Modules with ``add_command(subparsers)``; each adds one ``gridgis synth <what>`` command.
-SYNTH_MODULES: tuple[str, ...] = ()
+SYNTH_MODULES: tuple[str, ...] = (
+    "gis.synth.incidents",
+    "gis.synth.population",
+    "gis.synth.facilities",
+    "gis.synth.buildings",
+    "gis.synth.workers",
+)
 
 
 def register(subparsers: Any) -> None:

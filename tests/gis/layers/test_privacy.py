@@ -166,17 +166,6 @@ def test_blind_index_key_is_not_the_encryption_key() -> None:
     assert blind_index(KEY_A, value) != hmac.new(KEY_A, value.encode(), hashlib.sha256).digest()
 
 
-def test_interim_tokens_stay_readable() -> None:
-    # gis.layers.interim sealed with version byte 1 and the same derivation; while it exists,
-    # prove the two are compatible in both directions.
-    interim = pytest.importorskip("gis.layers.interim")
-    old = interim.FieldCipher(KEY_A)
-    new = FieldCipher(KEY_A)
-    assert new.decrypt(old.encrypt("张三", column="name"), column="name") == "张三"
-    assert old.decrypt(new.encrypt("李四", column="name"), column="name") == "李四"
-    assert interim.blind_index(KEY_A, "x") == blind_index(KEY_A, "x")
-
-
 def test_generate_and_load_key() -> None:
     text = generate_key()
     assert len(load_key(text)) == 32

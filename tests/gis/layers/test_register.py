@@ -23,7 +23,7 @@ from gis.layers.register import (
     import_residents_csv,
     register_residents,
 )
-from gis.layers.residents import find_resident, list_residents, resident_counts
+from gis.layers.residents import CountOptions, find_resident, list_residents, resident_counts
 from gis.settings import Settings
 from tests.gis.layers.conftest import EAST_GRID, TEST_KEY, WEST_GRID, Town
 
@@ -37,7 +37,8 @@ def make_id(region: str, birth: str, seq: int) -> str:
     return body + _CHECK[sum(int(c) * w for c, w in zip(body, _WEIGHTS, strict=True)) % 11]
 
 
-# Published examples of GB 11643 (the standard's own sample numbers).
+# Published examples of GB 11643 (the standard's own sample numbers). SAMPLE_M is born in
+# 1880, which the register refuses (births before 1900 are implausible for living residents).
 SAMPLE_F = "11010519491231002X"
 SAMPLE_M = "440524188001010014"
 
@@ -181,6 +182,17 @@ def test_analyst_gets_suppressed_counts_not_people(
     assert counts[WEST_GRID]["registered"] == 6
     assert counts[WEST_GRID]["migrant"] is None  # 0 < 5: suppressed, not shown as 0
     assert counts[EAST_GRID]["residents"] is None  # 2 people: suppressed
+    # RESIDENT_SMALL_CELL_MIN=2 shows the east grid's two; 7 hides the west grid's six.
+    low, high = (
+        {
+            c["key"]: c["residents"]
+            for c in resident_counts(
+                session, town.analyst, options=CountOptions.from_settings(Settings(**{key: n}))
+            )
+        }
+        for key, n in (("resident_small_cell_min", 2), ("resident_small_cell_min", 7))
+    )
+    assert low == {WEST_GRID: 6, EAST_GRID: 2} and high == {WEST_GRID: None, EAST_GRID: None}
 
 
 @pytest.mark.parametrize(
@@ -277,10 +289,20 @@ def test_csv_import_gbk_file_and_scope(
 
 
 def test_registering_twice_is_refused(session: Session, town: Town, crypto: ResidentCrypto) -> None:
-    person = ResidentInput(id_number=SAMPLE_M, name="钱五", building="B-W-1", unit_label="1")
+    person = ResidentInput(
+        id_number=make_id("440524", "19800101", 1), name="钱五", building="B-W-1", unit_label="1"
+    )
     add_resident(session, town.registrar, person, crypto=crypto)
 
     with pytest.raises(InvalidInputError, match="already registered"):
+        add_resident(session, town.registrar, person, crypto=crypto)
+
+
+def test_birth_before_1900_is_refused_with_the_reason(
+    session: Session, town: Town, crypto: ResidentCrypto
+) -> None:
+    person = ResidentInput(id_number=SAMPLE_M, name="钱五", building="B-W-1", unit_label="1")
+    with pytest.raises(InvalidInputError, match=r"id_number: birth date 18800101 is before 1900"):
         add_resident(session, town.registrar, person, crypto=crypto)
 
 

@@ -1,0 +1,241 @@
+"""Membership refresh in PostGIS vs a geopandas ``sjoin`` of the same data, in the same run.
+
+Data: the real Dongcheng + Xicheng street boundaries, each street cut into ~260 m square cells
+(one active plan per street, about 1,400 cells), 1,000,000 synthetic buildings (small squares
+round uniform anchor points over the two districts' bounding box, so some fall outside every
+street) and 100,000 synthetic facilities. The PostGIS side is
+`gis.layers.membership.refresh_membership` with its writes (every row gets a new membership);
+the geopandas side joins the anchors with the cells (``predicate="intersects"``) and the rest
+with the streets, in memory, writing nothing. Both sides' assignments are compared.
+
+    .venv/bin/python bench/spatial_join.py [--buildings N] [--facilities N] [--cell-size-m M]
+    .venv/bin/python bench/spatial_join.py --database-url postgresql://...   # another server
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import uuid
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from gis.boundaries import import_boundaries
+from gis.crs import from_metric, gauss_kruger_epsg, to_metric
+from gis.db import copy_rows, hex_ewkb, make_engine
+from gis.layers.membership import refresh_membership
+from gis.migrate import upgrade
+from gis.settings import Settings
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "boundaries" / "beijing"
+DISTRICTS = ("dongcheng", "xicheng")
+
+
+def _scratch_database(url: str | None) -> tuple[str, str | None]:
+    if url is None:
+        from gis.postgis import cluster_for
+
+        cluster = cluster_for(Settings())
+        cluster.start()
+        url = cluster.url("postgres")
+    name = f"gridgis_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(url).set(database=name).render_as_string(hide_password=False), url
+
+
+def _cells(streets: gpd.GeoDataFrame, size_m: float) -> gpd.GeoDataFrame:
+    epsg = gauss_kruger_epsg(float(streets.union_all().centroid.x))
+    parts = []
+    for street in streets.itertuples():
+        metric = to_metric(np.asarray([street.geometry], dtype=object), epsg=epsg)[0]
+        minx, miny, maxx, maxy = metric.bounds
+        xs, ys = np.meshgrid(np.arange(minx, maxx, size_m), np.arange(miny, maxy, size_m))
+        boxes = shapely.box(xs, ys, xs + size_m, ys + size_m).ravel()
+        pieces = shapely.get_parts(shapely.intersection(boxes, metric))
+        pieces = pieces[(shapely.get_type_id(pieces) == 3) & (shapely.area(pieces) > 1.0)]
+        parts.append(
+            pd.DataFrame({"street_code": street.code, "geom": from_metric(pieces, epsg=epsg)})
+        )
+    frame = pd.concat(parts, ignore_index=True)
+    return gpd.GeoDataFrame(
+        frame.drop(columns="geom"), geometry=list(frame["geom"]), crs="EPSG:4326"
+    )
+
+
+def _load(
+    session: Session,
+    cells: gpd.GeoDataFrame,
+    n_buildings: int,
+    n_facilities: int,
+    rng: np.random.Generator,
+    bounds: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    plans = {}
+    for code in sorted(cells["street_code"].unique()):
+        plans[code] = session.execute(
+            text(
+                "INSERT INTO grid_plan (street_code, version, status, method, params, report,"
+                " used_numbers, created_by) VALUES (:c, 1, 'active', 'bench', '{}', '{}', '{}',"
+                " 'bench') RETURNING id"
+            ),
+            {"c": code},
+        ).scalar_one()
+    serial = cells.groupby("street_code").cumcount()
+    frame = pd.DataFrame(
+        {
+            "plan_id": cells["street_code"].map(plans),
+            "code": cells["street_code"] + "001" + serial.map("{:03d}".format),
+            "kind": "basic",
+            "households": 0,
+            "residents": 0,
+            "dwellings": 0,
+            "area_m2": 0.0,
+            "geom": hex_ewkb(cells.geometry.values),
+        }
+    )
+    copy_rows(session, "grid_cell", frame, list(frame.columns))
+    minx, miny, maxx, maxy = bounds
+    anchors = shapely.points(
+        rng.uniform(minx, maxx, n_buildings), rng.uniform(miny, maxy, n_buildings)
+    )
+    x, y = shapely.get_x(anchors), shapely.get_y(anchors)
+    buildings = pd.DataFrame(
+        {
+            "source": "bench",
+            "source_id": np.arange(n_buildings).astype(str),
+            "synthetic": True,
+            "dwellings": 0,
+            "dwellings_estimated": False,
+            "households": 0,
+            "residents": 0,
+            "geom": hex_ewkb(
+                shapely.multipolygons(
+                    shapely.box(x - 5e-5, y - 5e-5, x + 5e-5, y + 5e-5).reshape(-1, 1)
+                )
+            ),
+            "anchor": hex_ewkb(anchors),
+        }
+    )
+    copy_rows(session, "building", buildings, list(buildings.columns))
+    points = shapely.points(
+        rng.uniform(minx, maxx, n_facilities), rng.uniform(miny, maxy, n_facilities)
+    )
+    facilities = pd.DataFrame(
+        {
+            "category": "pharmacy",
+            "source": "bench",
+            "source_id": np.arange(n_facilities).astype(str),
+            "synthetic": True,
+            "geom": hex_ewkb(points),
+        }
+    )
+    copy_rows(session, "facility", facilities, list(facilities.columns))
+    session.execute(text("ANALYZE building; ANALYZE facility; ANALYZE grid_cell"))
+    return np.asarray(anchors), np.asarray(points)
+
+
+def _sjoin(points: np.ndarray, cells: gpd.GeoDataFrame, streets: gpd.GeoDataFrame) -> pd.DataFrame:
+    frame = gpd.GeoDataFrame(geometry=points, crs="EPSG:4326")
+    hit = frame.sjoin(cells[["cell_id", "geometry"]], how="left", predicate="intersects")
+    hit = hit.sort_values("cell_id").loc[~hit.index.duplicated(keep="first")].sort_index()
+    rest = hit["cell_id"].isna().to_numpy()
+    out = pd.DataFrame({"cell_id": hit["cell_id"].to_numpy(), "street_code": None})
+    in_street = frame.iloc[np.flatnonzero(rest)].sjoin(
+        streets[["code", "geometry"]], how="inner", predicate="intersects"
+    )
+    in_street = in_street.sort_values("code").loc[~in_street.index.duplicated(keep="first")]
+    out.loc[in_street.index, "street_code"] = in_street["code"].to_numpy()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--buildings", type=int, default=1_000_000)
+    parser.add_argument("--facilities", type=int, default=100_000)
+    parser.add_argument("--cell-size-m", type=float, default=260.0)
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+    url, admin_url = _scratch_database(args.database_url)
+    engine = make_engine(url, statement_timeout_ms=None)
+    upgrade(engine)
+    streets = pd.concat(
+        [gpd.read_file(DATA / "subdistricts" / f"{d}-all.geojson") for d in DISTRICTS],
+        ignore_index=True,
+    )
+    streets["code"] = streets["code"].astype(str).str[:9]
+    rng = np.random.default_rng(42)
+    try:
+        with Session(engine) as session, session.begin():
+            for d in DISTRICTS:
+                import_boundaries(session, DATA / "districts" / f"{d}-outline.geojson")
+                import_boundaries(session, DATA / "subdistricts" / f"{d}-all.geojson")
+            cells = _cells(streets, args.cell_size_m)
+            t = time.perf_counter()
+            anchors, points = _load(
+                session, cells, args.buildings, args.facilities, rng, streets.total_bounds
+            )
+            load_s = time.perf_counter() - t
+        with Session(engine) as session, session.begin():
+            t = time.perf_counter()
+            report = refresh_membership(session, layers=["building", "facility"])
+            postgis_s = time.perf_counter() - t
+        with Session(engine) as session, session.begin():
+            t = time.perf_counter()
+            unchanged = refresh_membership(session, layers=["building", "facility"])
+            join_only_s = time.perf_counter() - t
+            stored = pd.DataFrame(
+                session.execute(
+                    text("SELECT grid_cell_id, street_code FROM building ORDER BY id")
+                ).all(),
+                columns=["cell_id", "street_code"],
+            )
+            ids = pd.DataFrame(
+                session.execute(
+                    text("SELECT id, ST_AsBinary(geom) FROM grid_cell ORDER BY id")
+                ).all()
+            )
+        cell_frame = gpd.GeoDataFrame(
+            {"cell_id": ids.iloc[:, 0].to_numpy()},
+            geometry=shapely.from_wkb([bytes(g) for g in ids.iloc[:, 1]]),
+            crs="EPSG:4326",
+        )
+        t = time.perf_counter()
+        joined_b = _sjoin(anchors, cell_frame, streets)
+        _sjoin(points, cell_frame, streets)
+        sjoin_s = time.perf_counter() - t
+        same_cell = np.array_equal(
+            stored["cell_id"].fillna(-1).to_numpy(), joined_b["cell_id"].fillna(-1).to_numpy()
+        )
+        print(f"cells: {len(cell_frame):,}; buildings: {args.buildings:,}; ", end="")
+        print(f"facilities: {args.facilities:,}")
+        print(f"load by COPY: {load_s:.1f} s")
+        print(f"PostGIS refresh_membership (with writes): {postgis_s:.2f} s; ", end="")
+        print(f"rows changed {report.changed:,}")
+        print(
+            f"second refresh, nothing to write: {join_only_s:.2f} s ({unchanged.changed} changed)"
+        )
+        print(f"geopandas sjoin (cells, then streets; no writes): {sjoin_s:.2f} s")
+        print(f"ratio PostGIS / geopandas: {postgis_s / sjoin_s:.2f}; same cells: {same_cell}")
+    finally:
+        engine.dispose()
+        if admin_url is not None or args.database_url:
+            admin = create_engine(admin_url or args.database_url, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(
+                    text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+                )
+            admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Seed data of the synthetic-data generators (facility densities per checklist category)."""
