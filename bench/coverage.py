@@ -8,7 +8,12 @@ snapped graph (must agree within 1 m); siting greedy vs an exact ILP.
 
     .venv/bin/python bench/coverage.py                 # Dongcheng + Xicheng
     .venv/bin/python bench/coverage.py --scale         # 1M nodes / 1M buildings synthetic city
-    .venv/bin/python bench/coverage.py --database-url postgresql://...   # + pgRouting (hook)
+    .venv/bin/python bench/coverage.py --database-url postgresql://...   # another server
+    .venv/bin/python bench/coverage.py --no-db          # pure engine only
+
+Unless ``--no-db``, the same run is compared with pgRouting (``pgr_drivingDistance`` from all
+facilities, ``equicost => false``, minimum per node) on the same graph in a scratch database,
+and repeated end to end through PostGIS (COPY in, ``run_coverage``, COPY out).
 """
 
 from __future__ import annotations
@@ -87,7 +92,7 @@ def peak_rss_gb() -> float:
 # inputs
 
 
-def dongcheng_xicheng_graph() -> tuple[WalkGraph, Any, Any]:
+def dongcheng_xicheng_graph() -> tuple[WalkGraph, Any, Any, Any]:
     tables = read_network_gpkg(REAL / "network" / "beijing_inner_drive_osm2024.gpkg")
     outline = pd.concat(
         gpd.read_file(REAL / "districts" / f"{n}-outline.geojson") for n in ("dongcheng", "xicheng")
@@ -102,7 +107,8 @@ def dongcheng_xicheng_graph() -> tuple[WalkGraph, Any, Any]:
         ],
         ignore_index=True,
     )
-    return build_walk_graph(edges.reset_index(drop=True)), area, streets
+    edges = edges.reset_index(drop=True)
+    return build_walk_graph(edges), area, streets, edges
 
 
 def synthetic_buildings(
@@ -297,20 +303,193 @@ def networkx_split_graph(graph: WalkGraph, marks: list[Snap]) -> tuple[nx.Graph,
 
 
 def pgrouting_node_distances(
-    database_url: str, graph: WalkGraph, facilities: Snap, *, budget_m: float
-) -> np.ndarray:
-    """HOOK for the lead: nearest-facility distance per node with pgRouting.
+    engine: Any, graph: WalkGraph, facilities: Snap, *, budget_m: float
+) -> tuple[np.ndarray, float]:
+    """Nearest-facility distance per node with pgRouting, on the same graph in the same DB.
 
-    Plan (see issue 5): load the graph's edges (id, source=edge_u, target=edge_v, cost=
-    reverse_cost=edge_length_m) into a temp table; split each facility's edge at its offset
-    (two edges to a new vertex id) -- ``pgr_withPointsDD`` at fraction 0 only returns its start
-    points, so do the split explicitly; run ``pgr_drivingDistance(edges_sql, facility_vertices,
-    budget_m, directed => false, equicost => false)`` and take ``min(agg_cost)`` per node
-    (``equicost => true`` returns distances up to 40 m too long for 0.01-0.6 % of nodes).
-    Return an array of ``graph.node_count`` distances (``inf`` unreached) for comparison with
-    ``gis.coverage.node_distances`` within 1 m.
+    The graph's edges go into a temporary table (COPY); each facility's edge is split at its
+    offset into two edges to a new vertex (``pgr_withPointsDD`` at fraction 0 returns only its
+    start points, so the split is explicit); ``pgr_drivingDistance`` from all facility vertices
+    with ``equicost => false``, then the minimum per node. Returns the distances (``inf``
+    unreached) and the seconds spent in the pgRouting query alone.
     """
-    raise NotImplementedError("pgRouting comparison: to be wired by the lead once PostGIS is up")
+    from sqlalchemy import text
+
+    from gis.db import copy_rows
+
+    kept = np.flatnonzero(facilities.snapped)
+    n = graph.node_count
+    e = facilities.edge[kept]
+    t = facilities.offset_m[kept]
+    fv = n + 1 + np.arange(len(kept))  # pgRouting vertex ids are node index + 1
+    source = np.concatenate([graph.edge_u + 1, graph.edge_u[e] + 1, fv])
+    target = np.concatenate([graph.edge_v + 1, fv, graph.edge_v[e] + 1])
+    cost = np.concatenate([graph.edge_length_m, t, graph.edge_length_m[e] - t])
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(1, len(source) + 1),
+            "source": source,
+            "target": target,
+            "cost": cost,
+            "reverse_cost": cost,
+        }
+    )
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS bench_pgr_edge"))
+        conn.execute(
+            text(
+                "CREATE TABLE bench_pgr_edge (id bigint, source bigint, target bigint,"
+                " cost float8, reverse_cost float8)"
+            )
+        )
+        from sqlalchemy.orm import Session
+
+        with Session(bind=conn) as session:
+            copy_rows(session, "bench_pgr_edge", frame, list(frame.columns))
+        t0 = time.perf_counter()
+        rows = conn.execute(
+            text(
+                "SELECT node, min(agg_cost) FROM pgr_drivingDistance("
+                " 'SELECT id, source, target, cost, reverse_cost FROM bench_pgr_edge',"
+                " CAST(:starts AS bigint[]), :budget, directed => false, equicost => false)"
+                " GROUP BY node"
+            ),
+            {"starts": fv.tolist(), "budget": float(budget_m)},
+        ).all()
+        elapsed = time.perf_counter() - t0
+        conn.execute(text("DROP TABLE bench_pgr_edge"))
+    dist = np.full(n, np.inf)
+    node = np.array([r[0] for r in rows], dtype=np.int64)
+    agg = np.array([r[1] for r in rows], dtype=np.float64)
+    on_graph = (node >= 1) & (node <= n)
+    dist[node[on_graph] - 1] = agg[on_graph]
+    return dist, elapsed
+
+
+@contextmanager
+def scratch_database(database_url: str | None) -> Iterator[Any]:
+    """A fresh migrated database (PostGIS + pgRouting) on DATABASE_URL or the embedded cluster."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from gis.db import make_engine
+    from gis.migrate import upgrade
+    from gis.settings import Settings
+
+    if database_url:
+        admin_url = Settings(database_url=database_url).database_url or database_url
+    else:
+        from gis.postgis import cluster_for
+
+        cluster = cluster_for(Settings())
+        cluster.start()
+        admin_url = cluster.url("postgres")
+    name = f"gridgis_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url, statement_timeout_ms=None)
+    try:
+        upgrade(engine)  # also CREATE EXTENSION pgrouting
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def db_run(
+    engine: Any,
+    graph: WalkGraph,
+    edges: Any,
+    points: np.ndarray,
+    residents: np.ndarray,
+    dwellings: np.ndarray,
+    facilities: dict[str, np.ndarray],
+    street: np.ndarray,
+) -> dict[str, Any]:
+    """The end-to-end database run: store network, buildings, facilities; run_coverage; timings.
+
+    Synthetic facilities take checklist keys (the first 12), so the run uses the real
+    checklist circles. Buildings are 10 m squares around the points, flagged synthetic.
+    """
+    from sqlalchemy.orm import Session
+
+    from gis.coverage.context import CoverageParams
+    from gis.coverage.service import run_coverage
+    from gis.coverage.writer import as_multipolygons
+    from gis.db import copy_rows, hex_ewkb
+    from gis.layers.checklist import default_checklist
+    from gis.network.edges import NetworkTables, node_table
+    from gis.network.store import save_network
+
+    keys = default_checklist().keys[: len(facilities)]
+    lonlat = graph.to_geographic(points)
+    squares = graph.to_geographic(shapely.buffer(points, 5.0, cap_style="square"))
+    ids = np.unique(np.concatenate([edges["u"], edges["v"]]))
+    ends = (
+        pd.concat(
+            [
+                pd.DataFrame(
+                    {"id": edges["u"], "g": shapely.get_point(edges.geometry.to_numpy(), 0)}
+                ),
+                pd.DataFrame(
+                    {"id": edges["v"], "g": shapely.get_point(edges.geometry.to_numpy(), -1)}
+                ),
+            ]
+        )
+        .drop_duplicates("id")
+        .set_index("id")
+        .loc[ids]
+    )
+    xy = shapely.get_coordinates(ends["g"].to_numpy())
+    tables = NetworkTables(edges=edges, nodes=node_table(ids, xy[:, 0], xy[:, 1]))
+    times: dict[str, float] = {}
+    with Session(engine) as session, session.begin():
+        t0 = time.perf_counter()
+        save_network(session, "dongcheng-xicheng", tables)
+        b = pd.DataFrame(
+            {
+                "source": "bench",
+                "source_id": np.arange(len(points)).astype(str),
+                "synthetic": True,
+                "dwellings": dwellings.astype(np.int64),
+                "households": dwellings.astype(np.int64),
+                "residents": residents.astype(np.int64),
+                "dwellings_estimated": True,
+                "street_code": street,
+                "geom": hex_ewkb(as_multipolygons(squares)),
+                "anchor": hex_ewkb(lonlat),
+            }
+        )
+        copy_rows(session, "building", b, list(b.columns))
+        cats = np.concatenate(
+            [
+                np.full(len(v), k, dtype=object)
+                for k, v in zip(keys, facilities.values(), strict=True)
+            ]
+        )
+        where = np.concatenate(list(facilities.values()))
+        f = pd.DataFrame(
+            {
+                "source": "bench",
+                "source_id": np.arange(len(where)).astype(str),
+                "synthetic": True,
+                "category": cats,
+                "geom": hex_ewkb(lonlat[where]),
+            }
+        )
+        copy_rows(session, "facility", f, list(f.columns))
+        times["store network + buildings + facilities (COPY)"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        run = run_coverage(session, CoverageParams(network="dongcheng-xicheng", categories=keys))
+        times["DB run (load..write-back, all categories, isochrones)"] = time.perf_counter() - t0
+        summary = dict(run.summary)
+    return {"times": times, "summary": summary}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -325,7 +504,7 @@ def table(rows: list[tuple[str, str]]) -> None:
 def real_benchmark(args: argparse.Namespace) -> None:
     rng = np.random.default_rng(SEED)
     with timed("read + build graph"):
-        graph, _, streets = dongcheng_xicheng_graph()
+        graph, _, streets, edges = dongcheng_xicheng_graph()
     print(
         f"network: {graph.node_count:,} nodes, {graph.edge_count:,} edges, "
         f"{graph.edge_length_m.sum() / 1000:,.0f} km, fragments {graph.fragments.to_dict(top=3)}"
@@ -345,6 +524,8 @@ def real_benchmark(args: argparse.Namespace) -> None:
     b_idx, s_idx = tree.query(points, predicate="within")
     street = np.full(len(points), "(outside)", dtype=object)
     street[b_idx] = streets["Name"].to_numpy()[s_idx]
+    street_code = np.full(len(points), None, dtype=object)
+    street_code[b_idx] = streets["code"].astype(str).str.slice(0, 9).to_numpy()[s_idx]
 
     start = time.perf_counter()
     run = full_run(graph, points, residents, dwellings, facilities, cell, street.astype(str))
@@ -408,16 +589,54 @@ def real_benchmark(args: argparse.Namespace) -> None:
         )
     ours_reach = TIMES["reach (12 categories)"]
 
-    # --- optional pgRouting peer
-    pg_line = "not run (pass --database-url once PostGIS + pgRouting are up)"
-    if args.database_url:
-        try:
-            t0 = time.perf_counter()
-            for fsnap in run["facility_snaps"].values():
-                pgrouting_node_distances(args.database_url, graph, fsnap, budget_m=1000.0)
-            pg_line = f"{time.perf_counter() - t0:.3f} s"
-        except NotImplementedError as exc:
-            pg_line = f"hook not implemented: {exc}"
+    # --- pgRouting on the same graph, and the end-to-end database run, in one scratch database
+    pg_line = "not run (--no-db)"
+    pg_diff_line = pg_line
+    db_rows: list[tuple[str, str]] = []
+    if not args.no_db:
+        with scratch_database(args.database_url) as engine:
+            pg_time, pg_max, pg_bad = 0.0, 0.0, 0
+            for name, fsnap in run["facility_snaps"].items():
+                pg_dist, elapsed = pgrouting_node_distances(engine, graph, fsnap, budget_m=1000.0)
+                pg_time += elapsed
+                ours_nodes, _ = node_distances(graph, fsnap, budget_m=1000.0)
+                reach_differs = np.isfinite(pg_dist) != np.isfinite(ours_nodes)
+                both = np.isfinite(pg_dist) & np.isfinite(ours_nodes)
+                diff = np.abs(pg_dist[both] - ours_nodes[both])
+                bad = np.flatnonzero(both)[diff > 1.0]
+                for i in bad[:5]:
+                    print(
+                        f"  DISAGREE pgRouting {name} node {i}: ours {ours_nodes[i]:.3f} m, "
+                        f"pgRouting {pg_dist[i]:.3f} m"
+                    )
+                pg_bad += len(bad) + int(reach_differs.sum())
+                pg_max = max(pg_max, float(diff.max(initial=0.0)))
+            pg_line = f"{pg_time:8.3f} s  ratio pgRouting / ours {pg_time / ours_reach:6.1f} x" + (
+                "  (target >= 10 x)"
+            )
+            pg_diff_line = (
+                f"{pg_max:.2e} m (limit 1 m); {pg_bad} node(s) over 1 m or reached by one only"
+            )
+            print("  .. end-to-end database run", file=sys.stderr, flush=True)
+            db = db_run(engine, graph, edges, points, residents, dwellings, facilities, street_code)
+            db_total = sum(db["times"].values())
+            run_s = db["times"]["DB run (load..write-back, all categories, isochrones)"]
+            db_rows = [(k, f"{v:8.3f} s") for k, v in db["times"].items()]
+            db_rows += [
+                (f"  stage {k}", f"{v:8.3f} s") for k, v in db["summary"]["timings_s"].items()
+            ]
+            db_rows += [
+                ("DB run / pure run", f"{run_s / total:8.2f} x"),
+                ("DB run", f"{run_s:8.3f} s  (target < 10 s)"),
+                ("store + DB run", f"{db_total:8.3f} s"),
+                (
+                    "rows written",
+                    f"{db['summary']['result_rows']:,} results, "
+                    f"{db['summary']['isochrone_rows']:,} isochrones, "
+                    f"{db['summary']['stat_rows']:,} area rows",
+                ),
+                ("residents with all categories (DB run)", f"{db['summary']['share_all']}"),
+            ]
 
     # --- siting: greedy vs exact on a small instance
     siting_rows = siting_benchmark(graph, run, residents, rng)
@@ -434,7 +653,8 @@ def real_benchmark(args: argparse.Namespace) -> None:
             ("nearest-facility: ours, 12 categories", f"{ours_reach:8.3f} s"),
             ("nearest-facility: networkx Dijkstra only", f"{nx_time:8.3f} s"),
             ("ratio networkx / ours", f"{nx_time / ours_reach:8.1f} x  (target >= 20 x)"),
-            ("nearest-facility: pgRouting", pg_line),
+            ("nearest-facility: pgRouting (query only)", pg_line),
+            ("max |ours - pgRouting|, nodes", pg_diff_line),
             (
                 "max |ours - networkx|, buildings",
                 f"{max_diff:.2e} m  (limit 1 m); {n_bad} over 1 m",
@@ -447,6 +667,9 @@ def real_benchmark(args: argparse.Namespace) -> None:
             ("peak RSS", f"{peak_rss_gb():.2f} GB"),
         ]
     )
+    if db_rows:
+        print("\nEnd-to-end database run (same network, buildings and facilities)")
+        table(db_rows)
     print("\nSiting (greedy vs exact ILP)")
     table(siting_rows)
 
@@ -575,7 +798,10 @@ def scale_benchmark(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--buildings", type=int, default=25_000)
-    parser.add_argument("--database-url", default=None, help="run the pgRouting peer (hook)")
+    parser.add_argument(
+        "--database-url", default=None, help="server for pgRouting + DB run (default: embedded)"
+    )
+    parser.add_argument("--no-db", action="store_true", help="skip pgRouting and the DB run")
     parser.add_argument("--scale", action="store_true", help="1M-node synthetic city")
     parser.add_argument("--scale-nodes", type=int, default=1_000_000)
     parser.add_argument("--scale-buildings", type=int, default=1_000_000)

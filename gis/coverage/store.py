@@ -1,4 +1,14 @@
-"""Coverage runs and their results (per building, per facility isochrone)."""
+"""Coverage runs and their results: per building, per facility isochrone, per area, gaps.
+
+Tables (migration 0009 adds the columns and tables beyond the initial schema):
+
+- ``coverage_run``: parameters, network version, input version, counts and times of a run.
+- ``coverage_result``: one row per building and category (walking and straight-line distance).
+- ``isochrone``: per facility and circle, the reached area (``network``) or disc (``euclid``).
+- ``coverage_stat``: per grid cell, community or street: residents and dwellings within each
+  category's circle (network and Euclidean), and (``category`` NULL) completeness.
+- ``coverage_gap``: per category, the area of uncovered residents.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +16,17 @@ from datetime import datetime
 from typing import Any
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Integer, String, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -21,6 +41,8 @@ class CoverageRun(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     network: Mapped[str] = mapped_column(String(60), nullable=False)
     network_version: Mapped[str | None] = mapped_column(String(64))
+    # hash of the buildings, residents and facilities the run read (migration 0009)
+    input_version: Mapped[str | None] = mapped_column(String(64))
     params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, nullable=False)
     summary: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, nullable=False)
     started_at: Mapped[datetime] = mapped_column(
@@ -34,6 +56,7 @@ class CoverageResult(Base):
     """Walking distance from one building to the nearest facility of one category."""
 
     __tablename__ = "coverage_result"
+    __table_args__ = (Index("ix_coverage_result_run_id_building_id", "run_id", "building_id"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     run_id: Mapped[int] = mapped_column(
@@ -47,6 +70,11 @@ class CoverageResult(Base):
     walk_min: Mapped[float | None] = mapped_column(Float)
     euclid_m: Mapped[float | None] = mapped_column(Float)
     facility_id: Mapped[int | None] = mapped_column(ForeignKey("facility.id", ondelete="SET NULL"))
+    # migration 0009: the category's circle and whether the building lies inside it
+    circle_m: Mapped[float | None] = mapped_column(Float)
+    covered: Mapped[bool | None] = mapped_column(Boolean)
+    euclid_covered: Mapped[bool | None] = mapped_column(Boolean)
+    snap_m: Mapped[float | None] = mapped_column(Float)  # NULL = too far from the network
 
 
 class Isochrone(Base):
@@ -64,6 +92,56 @@ class Isochrone(Base):
     category: Mapped[str] = mapped_column(String(40), nullable=False)
     minutes: Mapped[int] = mapped_column(Integer, nullable=False)
     method: Mapped[str] = mapped_column(String(10), nullable=False)  # network|euclid
+    geom: Mapped[WKBElement] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False
+    )
+
+
+class CoverageStat(Base):
+    """Coverage of one area (grid cell, community or street) for one category of a run.
+
+    Rows with ``category`` NULL hold the completeness figures of the area (how many checklist
+    categories are within their circles, residents with all of them).
+    """
+
+    __tablename__ = "coverage_stat"
+    __table_args__ = (Index("ix_coverage_stat_run_id_level", "run_id", "level"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("coverage_run.id", ondelete="CASCADE"), nullable=False
+    )
+    level: Mapped[str] = mapped_column(String(10), nullable=False)  # grid|community|street
+    code: Mapped[str | None] = mapped_column(String(20))  # NULL: buildings outside any area
+    street_code: Mapped[str | None] = mapped_column(String(9))
+    category: Mapped[str | None] = mapped_column(String(40))
+    circle_m: Mapped[float | None] = mapped_column(Float)
+    buildings: Mapped[int] = mapped_column(Integer, nullable=False)
+    residents: Mapped[float] = mapped_column(Float, nullable=False)
+    dwellings: Mapped[float] = mapped_column(Float, nullable=False)
+    residents_within: Mapped[float | None] = mapped_column(Float)
+    dwellings_within: Mapped[float | None] = mapped_column(Float)
+    residents_within_euclid: Mapped[float | None] = mapped_column(Float)
+    dwellings_within_euclid: Mapped[float | None] = mapped_column(Float)
+    mean_completeness: Mapped[float | None] = mapped_column(Float)
+    residents_all: Mapped[float | None] = mapped_column(Float)
+    dwellings_all: Mapped[float | None] = mapped_column(Float)
+    share_all: Mapped[float | None] = mapped_column(Float)
+    meets_target: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class CoverageGap(Base):
+    """Where the residents a category leaves uncovered live (one multipolygon per category)."""
+
+    __tablename__ = "coverage_gap"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("coverage_run.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    category: Mapped[str] = mapped_column(String(40), nullable=False)
+    buildings: Mapped[int] = mapped_column(Integer, nullable=False)
+    residents: Mapped[float] = mapped_column(Float, nullable=False)
     geom: Mapped[WKBElement] = mapped_column(
         Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False
     )

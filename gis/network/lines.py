@@ -240,7 +240,8 @@ def _node_lines(lines: NDArray[np.object_]) -> tuple[NDArray[np.object_], NDArra
     all_line, all_pos = all_line[order], all_pos[order]
     same = all_line[1:] == all_line[:-1]
     gap = all_pos[1:] - all_pos[:-1]
-    keep = same & (gap > 0)
+    # a piece shorter than the node tolerance is rounding noise between two cuts at one point
+    keep = same & (gap > _NODE_SNAP_DEG)
     piece_line = all_line[:-1][keep]
     pieces = line_substrings(lines[piece_line], all_pos[:-1][keep], all_pos[1:][keep])
     return pieces, piece_line.astype(np.int64)
