@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -129,6 +129,14 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(409, "Conflicts with stored data", detail, "conflict", instance=request.url.path)
 
 
+async def _data_error(request: Request, exc: Exception) -> JSONResponse:
+    # A value the database cannot hold (number out of range, malformed literal): the
+    # client's to fix. Routes validate what they can; this is the net under them.
+    diag = getattr(getattr(exc, "orig", None), "diag", None)
+    detail = getattr(diag, "message_primary", None)
+    return problem(400, "Invalid value", detail, "invalid-value", instance=request.url.path)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s", request.url.path, exc_info=exc)
     return problem(500, "Internal Server Error", None, instance=request.url.path)
@@ -142,4 +150,5 @@ def add_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _database_error)
     app.add_exception_handler(PoolTimeoutError, _database_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(Exception, _unexpected_error)
