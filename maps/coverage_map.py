@@ -164,7 +164,7 @@ def coverage_map(
         ),
         (NO_DATA_COLOUR, "no data"),
         (GAP_COLOUR, "gap: residents not covered"),
-        (SITE_COLOUR, "suggested site"),
+        *([(SITE_COLOUR, "suggested site")] if sites is not None and len(sites) else []),
     ]
     fmap.add_child(
         Legend(

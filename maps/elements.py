@@ -5,7 +5,10 @@
   current view only), so big layers such as buildings never sit in the HTML;
 - `ZoomLabels`: cell labels drawn only from a zoom level on and only inside the view;
 - `Expose`: publishes layers as ``window.gridgis.layers[key]`` for page scripts and tests;
-- `EventSourceFeed`: pushes the features of a server-sent-event stream into a Realtime layer.
+- `EventSourceFeed`: pushes the features of a server-sent-event stream into a Realtime layer;
+- `EventSourceRefresh`: makes a Realtime layer re-fetch its URL whenever a stream event arrives;
+- `Attribution`: a credit in the attribution control for data layers (OSM-derived, synthetic);
+- `MapTitle`: a title bar with an optional note (e.g. why the map is empty).
 """
 
 from __future__ import annotations
@@ -311,6 +314,125 @@ class EventSourceFeed(MacroElement):
         self.url = url
         self.event = event
         self.registry_js = _REGISTRY_JS
+
+
+class EventSourceRefresh(MacroElement):
+    """Re-fetch a Realtime layer's URL as soon as a server-sent event arrives.
+
+    For streams whose events name what changed but carry no geometry (gridgis's
+    ``/incidents/events``): each event triggers one ``update()`` of the layer, debounced so a
+    burst of events costs one request. The layer's own polling stays on as a resynchronisation.
+
+    Parameters
+    ----------
+    realtime : Element
+        The Realtime layer.
+    url : str
+        The stream URL.
+    events : sequence of str
+        SSE event names to listen to (unnamed ``message`` events are always listened to).
+    debounce_ms : int
+        Quiet time after the last event before the layer is refreshed.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function (live) {
+            {{ this.registry_js }}
+            var source = new EventSource({{ this.url|tojson }}), timer = null;
+            window.gridgis.eventSource = source;
+            window.gridgis.liveEvents = 0;
+            function refresh() {
+                window.gridgis.liveEvents += 1;
+                if (timer) { clearTimeout(timer); }
+                timer = setTimeout(function () { timer = null; live.update(); },
+                                   {{ this.debounce_ms }});
+            }
+            ["message"].concat({{ this.events|tojson }}).forEach(function (name) {
+                source.addEventListener(name, refresh);
+            });
+        })({{ this.realtime.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(
+        self, realtime: Element, url: str, *, events: Sequence[str], debounce_ms: int = 250
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "EventSourceRefresh"
+        self.realtime = realtime
+        self.url = url
+        self.events = [e for e in events if e != "message"]
+        self.debounce_ms = int(debounce_ms)
+        self.registry_js = _REGISTRY_JS
+
+
+class Attribution(MacroElement):
+    """Add `text` to the map's attribution control, e.g. "© OpenStreetMap contributors".
+
+    For data layers drawn from OSM (buildings, the walking network behind isochrones) when no
+    OSM basemap already carries the credit.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        {{ this._parent.get_name() }}.attributionControl.addAttribution({{ this.text|tojson }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, text: str) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "Attribution"
+        self.text = text
+
+
+class MapTitle(MacroElement):
+    """A title bar at the top centre of the map, with an optional note under it.
+
+    It also gives the page an empty icon, so browsers do not ask the server for a favicon.
+
+    Parameters
+    ----------
+    title : str
+        The map's title.
+    note : str, optional
+        A line of small print, e.g. why the map is empty or where its data comes from.
+    """
+
+    _template = Template(
+        """
+        {% macro header(this, kwargs) %}
+        <link rel="icon" href="data:,">
+        <style>
+        .gg-title { position: absolute; top: 10px; left: 50%; transform: translateX(-50%);
+                    z-index: 1000; background: rgba(255,255,255,.92); padding: 5px 12px;
+                    border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,.3);
+                    font: 600 14px/1.3 sans-serif; text-align: center; max-width: 60%;
+                    pointer-events: none; }
+        .gg-title small { display: block; font-weight: 400; font-size: 12px; color: #a33; }
+        </style>
+        {% endmacro %}
+        {% macro html(this, kwargs) %}
+        <div class="gg-title">{{ this.content }}</div>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+        (function (map) {
+            var box = document.querySelector(".gg-title");
+            if (box) { map.getContainer().appendChild(box); }
+        })({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, title: str, *, note: str | None = None) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "MapTitle"
+        small = f"<small>{_escape(note)}</small>" if note else ""
+        self.content = f"{_escape(title)}{small}"
 
 
 def _escape(text: str) -> str:
