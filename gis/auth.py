@@ -28,7 +28,7 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
 
 from gis.db import Base
 from gis.errors import GisError, InvalidInputError
@@ -169,8 +169,8 @@ class Principal:
 
     def scope_clause(
         self,
-        street_code: ColumnElement[str | None],
-        grid_code: ColumnElement[str | None] | None = None,
+        street_code: ColumnElement[str | None] | QueryableAttribute[str | None],
+        grid_code: ColumnElement[str | None] | QueryableAttribute[str | None] | None = None,
     ) -> ColumnElement[bool]:
         """Return the SQL condition that keeps only rows this principal may see."""
         if self.unrestricted:

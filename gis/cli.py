@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from gis import __version__
 from gis.auth import Role
+from gis.cli_context import cli_engine
 from gis.divisions import DivisionLevel
 from gis.errors import GisError, ImportValidationError
 from gis.settings import Settings, get_settings
@@ -30,22 +31,12 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEMO_DISTRICTS = ("dongcheng", "xicheng")
 
 
-def _engine(settings: Settings) -> Engine:
-    from gis.db import make_engine
-    from gis.migrate import upgrade
-    from gis.postgis import database_url
-
-    engine = make_engine(database_url(settings), statement_timeout_ms=None)
-    upgrade(engine)
-    return engine
-
-
 # ------------------------------------------------------------------------------ db
 def _cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     from gis.postgis import cluster_for
 
     if args.action == "migrate":
-        _engine(settings).dispose()
+        cli_engine(settings).dispose()
         console.print("schema is up to date")
         return 0
     if settings.database_url and args.action in {"start", "stop"}:
@@ -98,7 +89,7 @@ def _cmd_import_boundaries(args: argparse.Namespace, settings: Settings) -> int:
         layer=args.layer,
         reference=Path(args.reference) if args.reference else None,
     )
-    engine = _engine(settings)
+    engine = cli_engine(settings)
     try:
         with Session(engine) as session, session.begin():
             report = import_boundaries(session, args.file, options)
@@ -151,7 +142,7 @@ def _print_divisions(engine: Engine, level: DivisionLevel | None) -> int:
 
 
 def _cmd_divisions(args: argparse.Namespace, settings: Settings) -> int:
-    engine = _engine(settings)
+    engine = cli_engine(settings)
     try:
         return _print_divisions(engine, DivisionLevel(args.level) if args.level else None)
     finally:
@@ -160,37 +151,38 @@ def _cmd_divisions(args: argparse.Namespace, settings: Settings) -> int:
 
 # --------------------------------------------------------------------------- demo
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from rich.progress import Progress
-    from sqlalchemy.orm import Session
+    from gis.demo import Demo, DemoOptions, demo_api_key, print_summary
 
-    from gis.boundaries import BoundaryImportOptions, import_boundaries
-
-    boundaries = DATA_DIR / "boundaries" / "beijing"
-    files: list[tuple[Path, DivisionLevel]] = []
-    for district in DEMO_DISTRICTS:
-        files.append(
-            (boundaries / "districts" / f"{district}-outline.geojson", DivisionLevel.DISTRICT)
-        )
-    for district in DEMO_DISTRICTS:
-        files.append(
-            (boundaries / "subdistricts" / f"{district}-all.geojson", DivisionLevel.STREET)
-        )
-    console.print("[bold]gridgis demo[/bold]: embedded PostGIS, schema, real Beijing boundaries")
-    engine = _engine(settings)
+    options = DemoOptions(
+        out_dir=Path(args.out),
+        seed=args.seed,
+        incidents=args.incidents,
+        sites_per_category=args.sites,
+        limit_streets=args.limit_streets,
+    )
+    console.print(
+        "[bold]gridgis demo[/bold]: real Dongcheng + Xicheng boundaries and streets, "
+        "synthetic buildings, residents, facilities and incidents"
+    )
+    engine = cli_engine(settings)
     try:
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("importing boundaries", total=len(files))
-            for path, level in files:
-                with Session(engine) as session, session.begin():
-                    report = import_boundaries(session, path, BoundaryImportOptions(level=level))
-                console.print(
-                    f"  {path.name}: {report.feature_count} {level.value} feature(s), "
-                    f"{report.inserted} new, {report.updated} updated"
-                )
-                progress.advance(task)
-        return _print_divisions(engine, DivisionLevel.STREET)
+        report = Demo(engine, settings, options, console).run()
+        key = None if args.no_serve else demo_api_key(engine)
     finally:
         engine.dispose()
+    print_summary(report, console)
+    if key is None:
+        return 0
+    base = f"http://{args.host}:{args.port}"
+    console.print(f"\n[bold]serving the API and maps at {base}/[/bold] (Ctrl-C stops)")
+    for name in ("grid", "incidents", "coverage"):
+        console.print(f"  {name} map: {base}/maps/{name}?api_key={key}", soft_wrap=True)
+    console.print(
+        f"  API docs {base}/docs; OGC API Features {base}/collections; "
+        "send the key as 'Authorization: Bearer <key>'"
+    )
+    args.workers = 1
+    return _cmd_serve(args, settings)
 
 
 # --------------------------------------------------------------------------- users
@@ -206,7 +198,7 @@ def _cmd_users(args: argparse.Namespace, settings: Settings) -> int:
     if args.action in {"add", "apikey"} and not args.username:
         err_console.print(f"users {args.action} needs a USERNAME")
         return 2
-    engine = _engine(settings)
+    engine = cli_engine(settings)
     try:
         with Session(engine) as session, session.begin():
             if args.action == "add":
@@ -264,7 +256,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     # Workers are separate processes: they read the URL from the environment, so resolve
     # the embedded cluster (and migrate) once here and hand them the result.
-    engine = _engine(settings)
+    engine = cli_engine(settings)
     os.environ["DATABASE_URL"] = engine.url.render_as_string(hide_password=False)
     engine.dispose()
     console.print(f"serving gridgis on http://{args.host}:{args.port}/ (docs at /docs)")
@@ -285,6 +277,10 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 COMMAND_MODULES: tuple[str, ...] = (
     "gis.layers.incidents_cli",
     "gis.synth.cli",
+    "gis.layers.layers_cli",
+    "maps.maps_cli",
+    "gis.coverage.coverage_cli",
+    "gis.gridding.grid_cli",
 )
 
 
@@ -372,8 +368,29 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_cmd_serve)
 
     demo = sub.add_parser(
-        "demo", help="run the demo on the embedded PostGIS (imports the shipped Beijing data)"
+        "demo",
+        help="the whole story on the embedded PostGIS: data, grids, coverage, maps, API",
+        description=(
+            "Import the real Dongcheng + Xicheng boundaries and street network, generate the "
+            "synthetic buildings, residents, facilities, grid workers and incidents, grid every "
+            "street, run 15-minute coverage, write three maps to --out and serve the API. "
+            "Re-running replaces the synthetic data (fixed seeds): nothing is duplicated."
+        ),
     )
+    demo.add_argument("--out", default="out", help="directory for the maps (default out/)")
+    demo.add_argument("--seed", type=int, default=2024, help="random seed (default 2024)")
+    demo.add_argument(
+        "--incidents", type=int, default=3000, help="synthetic incidents (default 3000)"
+    )
+    demo.add_argument(
+        "--sites", type=int, default=3, help="suggested new sites per category (default 3)"
+    )
+    demo.add_argument(
+        "--limit-streets", type=int, metavar="N", help="only the first N streets (a quick look)"
+    )
+    demo.add_argument("--no-serve", action="store_true", help="stop after the summary")
+    demo.add_argument("--host", default="127.0.0.1", help="address to serve on")
+    demo.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000)")
     demo.set_defaults(func=_cmd_demo)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

@@ -38,12 +38,20 @@ class Settings(BaseSettings):
     anonymous_read: bool = False
     ogc_exact_count_max: int = 100_000  # OGC_EXACT_COUNT_MAX: above this numberMatched is estimated
     sse_heartbeat_s: float = 15.0  # SSE_HEARTBEAT_S: keeps proxies from closing idle streams
+    # MAP_TILES_URL: basemap tiles of the maps ({z}/{x}/{y}, e.g. an intranet tile server);
+    # unset draws the maps' own layers on a plain background (works on any network).
+    map_tiles_url: str | None = None
+    map_tiles_attribution: str = "© OpenStreetMap contributors"  # MAP_TILES_ATTRIBUTION
 
     # Incident intake: a report of the same minor class this close, this recent, is a duplicate.
     duplicate_radius_m: float = 50.0  # DUPLICATE_RADIUS_M
     duplicate_window_h: float = 24.0  # DUPLICATE_WINDOW_H
     # RESIDENT_SMALL_CELL_MIN: aggregate groups smaller than this are suppressed for analysts.
     resident_small_cell_min: int = 5
+    # Layer imports: gross floor area per dwelling when dwellings are estimated as
+    # footprint x floors / DWELLING_SIZE_M2, and rows per streamed chunk.
+    dwelling_size_m2: float = 90.0  # DWELLING_SIZE_M2
+    import_chunk_rows: int = 50_000  # IMPORT_CHUNK_ROWS
 
     # Encryption key for resident ID numbers and phones (base64, 32 bytes). The embedded
     # default writes one to GRIDGIS_HOME on first use; production must set it.

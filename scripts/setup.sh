@@ -12,6 +12,7 @@ APT_PACKAGES=(
   gdal-bin            # ogrinfo: a real OGC API Features client for the tests
   osmium-tool         # .osm <-> .osm.pbf conversion
   chromium            # headless browser tests of the maps
+  fonts-noto-cjk      # Chinese labels in the browser screenshots
   ca-certificates
 )
 missing=()

@@ -49,19 +49,39 @@ def test_cli_reports_each_bad_feature_as_json_and_exits_1(
         assert conn.execute(text("SELECT count(*) FROM division")).scalar() == 1
 
 
-def test_cli_demo_imports_the_32_streets(
-    cli_env: Engine, capsys: pytest.CaptureFixture[str]
+def test_cli_demo_tells_the_whole_story_on_two_streets(
+    cli_env: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["demo"]) == 0
+    argv = ["demo", "--no-serve", "--limit-streets", "2", "--incidents", "60", "--sites", "1"]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
 
     out = capsys.readouterr().out
-    assert "32 streets" in out
-    assert "110101001000" in out and "东华门街道" in out
     with cli_env.connect() as conn:
-        assert (
-            conn.execute(text("SELECT count(*) FROM division WHERE level = 'street'")).scalar()
-            == 32
+        streets = conn.execute(text("SELECT count(*) FROM division WHERE level = 'street'"))
+        assert streets.scalar() == 32  # every real street is imported, two are worked on
+        active = conn.execute(
+            text("SELECT street_code FROM grid_plan WHERE status = 'active' ORDER BY 1")
+        ).scalars()
+        assert list(active) == ["110101001", "110101002"]
+        workerless = conn.execute(
+            text(
+                "SELECT count(*) FROM grid_cell c JOIN grid_plan p ON p.id = c.plan_id"
+                " WHERE p.status = 'active' AND c.worker_id IS NULL"
+            )
         )
+        assert workerless.scalar() == 0
+        open_cases = conn.execute(
+            text("SELECT count(*) FROM incident WHERE status NOT IN ('closed', 'cancelled')")
+        ).scalar()
+        runs = conn.execute(text("SELECT count(*) FROM coverage_run")).scalar()
+    assert runs == 1
+    assert f"incidents open {open_cases:,}" in out
+    for name in ("grid", "incidents", "coverage"):
+        page = tmp_path / f"{name}.html"
+        assert page.stat().st_size > 10_000
+        assert str(page.resolve()) in out.replace("\n", "")
+    assert (tmp_path / "vendor").is_dir()
+    assert "residents with every category within its circle" in out
 
 
 def test_cli_users_add_and_machine_key(
