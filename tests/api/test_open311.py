@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
