@@ -188,10 +188,15 @@ class Demo:
     def buildings(self) -> None:
         """Generate synthetic buildings and dwellings inside the real road blocks."""
         from gis.synth.buildings import write_street
+        from gis.synth.census import census_scales
 
-        with self.step("synthetic buildings and dwellings") as session:
+        seed = self.options.seed
+        with self.step("synthetic buildings and dwellings (census residents)") as session:
+            scales = census_scales(session, self.streets, seed=seed)
             counts = self.per_street(
-                session, "buildings", lambda s, c: write_street(s, c, seed=self.options.seed)
+                session,
+                "buildings",
+                lambda s, c: write_street(s, c, seed=seed, scale=scales[c]),
             )
         self.report.buildings = sum(c["buildings"] for c in counts)
         self.report.households = sum(c["households"] for c in counts)

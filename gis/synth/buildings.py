@@ -6,8 +6,10 @@ multi-storey slabs, high-rise towers, or non-residential buildings. Footprints s
 lattice inside the parcel, set back from its edges, so they never touch a road or each other.
 All of it is vectorised (one lattice per use over the whole street); rows go in by COPY.
 
-Typical inner-Beijing densities come out: about 6,000-10,000 households per km² of street,
-and about 2.4 residents per household. These are plausible figures, not census data.
+Unscaled, the lattice gives about 6,000-10,000 households per km² of street and about 2.4
+residents per household. ``scale`` multiplies the dwellings per building so that a district's
+synthetic residents match its census count (`gis.synth.census`); without it the figures are
+plausible, not census data.
 """
 
 from __future__ import annotations
@@ -84,7 +86,11 @@ class SynthBuildings:
 
 
 def synth_street(
-    street: Polygon | MultiPolygon, roads: NDArray[np.object_], *, rng: np.random.Generator
+    street: Polygon | MultiPolygon,
+    roads: NDArray[np.object_],
+    *,
+    rng: np.random.Generator,
+    scale: float = 1.0,
 ) -> SynthBuildings:
     """Place synthetic buildings in a street (metric CRS in, metric CRS out).
 
@@ -96,6 +102,9 @@ def synth_street(
         Road centre lines in the same CRS; no footprint comes within ``SETBACK_M`` of one.
     rng : numpy.random.Generator
         Source of all randomness (pass ``default_rng(seed)`` for repeatable output).
+    scale : float
+        Multiplies every building's dwellings (footprints and floors stay as drawn), so that
+        households and residents scale with it.
     """
     blocks = road_blocks(street, roads)
     parcels = np.concatenate([square_cells(b, size_m=PARCEL_M) for b in blocks]).astype(object)
@@ -124,7 +133,7 @@ def synth_street(
         groups.append({"use": u, "boxes": boxes[box_idx], "n": len(box_idx)})
     footprints = np.concatenate([np.zeros(0, dtype=object)] + [g["boxes"] for g in groups])
     use_idx = np.concatenate([np.zeros(0, np.int64)] + [np.full(g["n"], g["use"]) for g in groups])
-    return _attributes(footprints.astype(object), use_idx.astype(np.int64), rng)
+    return _attributes(footprints.astype(object), use_idx.astype(np.int64), rng, scale)
 
 
 def _use_shares(street: BaseGeometry) -> NDArray[np.float64]:
@@ -137,7 +146,10 @@ def _use_shares(street: BaseGeometry) -> NDArray[np.float64]:
 
 
 def _attributes(
-    footprints: NDArray[np.object_], use_idx: NDArray[np.int64], rng: np.random.Generator
+    footprints: NDArray[np.object_],
+    use_idx: NDArray[np.int64],
+    rng: np.random.Generator,
+    scale: float,
 ) -> SynthBuildings:
     n = len(footprints)
     lo = np.array([[u.floors[0], u.per_floor[0]] for u in USES])[use_idx].reshape(n, 2)
@@ -149,6 +161,7 @@ def _attributes(
     mega = (use_idx == 2) & (rng.random(n) < MEGA_SHARE)
     dwellings = np.where(mega, rng.integers(560, 900, n) if n else 0, dwellings)
     floors = np.where(mega, np.maximum(floors, 30), floors)
+    dwellings = np.rint(dwellings * scale).astype(np.int64)
     occupancy = np.where(use_idx == 0, 0.95, 0.9)
     households = rng.binomial(dwellings, occupancy) if n else np.zeros(0, np.int64)
     residents = households + rng.poisson(1.4 * households) if n else np.zeros(0, np.int64)
@@ -187,12 +200,12 @@ def street_codes_of(
     return codes
 
 
-def write_street(
-    session: Session, street_code: str, *, seed: int, dwellings: bool = True
-) -> dict[str, int]:
-    """Replace the street's synthetic buildings (and their dwellings) with a fresh set.
+def build_street(
+    session: Session, street_code: str, *, seed: int, scale: float = 1.0
+) -> tuple[SynthBuildings, int]:
+    """Return a stored street's synthetic buildings (metric CRS) and that CRS's EPSG code.
 
-    Returns the counts written. Everything happens in the session's transaction.
+    Nothing is written; `write_street` stores them.
     """
     wkb = session.execute(
         select(func.ST_AsBinary(Division.geom)).where(Division.code == street_code)
@@ -205,7 +218,19 @@ def write_street(
     # A per-street seed keeps one street's buildings the same whichever streets run with it.
     rng = np.random.default_rng([seed, int(street_code)])
     metric = to_metric(np.asarray([street], dtype=object), epsg=epsg)[0]
-    built = synth_street(metric, roads, rng=rng)
+    return synth_street(metric, roads, rng=rng, scale=scale), epsg
+
+
+def write_street(
+    session: Session, street_code: str, *, seed: int, dwellings: bool = True, scale: float = 1.0
+) -> dict[str, int]:
+    """Replace the street's synthetic buildings (and their dwellings) with a fresh set.
+
+    ``scale`` multiplies dwellings (see `synth_street`; `gis.synth.census.census_scales` gives
+    the factor that matches the district's census). Returns the counts written. Everything
+    happens in the session's transaction.
+    """
+    built, epsg = build_street(session, street_code, seed=seed, scale=scale)
     session.execute(
         delete(Building).where(Building.source == SOURCE, Building.street_code == street_code)
     )
@@ -288,11 +313,21 @@ def _cmd(args: argparse.Namespace, settings: Any) -> int:
     try:
         with OrmSession(engine) as session, session.begin():
             codes = street_codes_of(session, streets=args.street, district=args.district)
+            scales = dict.fromkeys(codes, 1.0)
+            if not args.no_census:
+                from gis.synth.census import census_scales
+
+                with console.status("calibrating to the census"):
+                    scales = census_scales(session, codes, seed=args.seed)
             with Progress(console=console, transient=True) as progress:
                 task = progress.add_task("synthetic buildings", total=len(codes))
                 for code in codes:
                     counts = write_street(
-                        session, code, seed=args.seed, dwellings=not args.no_dwellings
+                        session,
+                        code,
+                        seed=args.seed,
+                        dwellings=not args.no_dwellings,
+                        scale=scales[code],
                     )
                     for key in totals:
                         totals[key] += counts[key]
@@ -317,6 +352,12 @@ def add_command(subparsers: Any) -> None:
     where.add_argument("--district", help="6-digit district code: all of its streets")
     cmd.add_argument("--seed", type=int, default=2024, help="random seed (default 2024)")
     cmd.add_argument("--no-dwellings", action="store_true", help="buildings only")
+    cmd.add_argument(
+        "--no-census",
+        action="store_true",
+        help="keep the generator's own densities instead of matching each district's census "
+        "residents (gis/data/synth/district_population.csv)",
+    )
     cmd.set_defaults(func=_cmd)
 
 
@@ -329,6 +370,7 @@ __all__ = [
     "SOURCE",
     "SynthBuildings",
     "add_command",
+    "build_street",
     "households_per_km2",
     "street_codes_of",
     "synth_street",

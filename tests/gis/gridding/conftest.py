@@ -5,20 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from gis.boundaries import import_boundaries
 from gis.synth.buildings import write_street
-from tests.conftest import PROJECT_DATA
 
 QIANMEN = "110101011"  # 前门街道, 1.05 km²: small enough for quick tests
-
-
-@pytest.fixture
-def dongcheng(session: Session) -> Session:
-    """The session with Dongcheng's district and its 17 real street boundaries."""
-    beijing = PROJECT_DATA / "boundaries" / "beijing"
-    import_boundaries(session, beijing / "districts" / "dongcheng-outline.geojson")
-    import_boundaries(session, beijing / "subdistricts" / "dongcheng-all.geojson")
-    return session
 
 
 @pytest.fixture
