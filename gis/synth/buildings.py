@@ -35,6 +35,7 @@ from gis.gridding.blocks import road_blocks
 from gis.gridding.regular import square_cells
 from gis.gridding.roads import street_roads
 from gis.layers.buildings import Building
+from gis.layers.people import Person
 
 SOURCE = "synth:buildings"
 PARCEL_M = 150.0
@@ -231,9 +232,14 @@ def write_street(
     happens in the session's transaction.
     """
     built, epsg = build_street(session, street_code, seed=seed, scale=scale)
+    replaced = (Building.source == SOURCE) & (Building.street_code == street_code)
+    # Their synthetic residents go with them (the person row would only lose its building).
     session.execute(
-        delete(Building).where(Building.source == SOURCE, Building.street_code == street_code)
+        delete(Person).where(
+            Person.synthetic, Person.building_id.in_(select(Building.id).where(replaced))
+        )
     )
+    session.execute(delete(Building).where(replaced))
     n = len(built)
     if n == 0:
         return {"buildings": 0, "dwellings": 0, "households": 0}

@@ -16,6 +16,7 @@ from gis.layers.facilities import Facility
 from gis.layers.idnumber import id_number_problems, parse_id_number
 from gis.layers.keys import ResidentCrypto
 from gis.layers.people import Household, Person
+from gis.synth.buildings import write_street
 from gis.synth.facilities import SOURCE as FACILITY_SOURCE
 from gis.synth.facilities import write_facilities
 from gis.synth.population import write_street_population
@@ -124,3 +125,22 @@ def test_synthetic_facilities_cover_every_category(session: Session, town: Town)
         {"street": STREET_CODE, "source": FACILITY_SOURCE},
     ).scalar_one()
     assert inside
+
+
+def test_regenerated_buildings_take_their_residents_along(dongcheng: Session) -> None:
+    street = "110101011"  # 前门
+    write_street(dongcheng, street, seed=7)
+    write_street_population(dongcheng, street, crypto=CRYPTO, seed=1)
+    write_street(dongcheng, street, seed=8)  # new buildings: the old residents must go
+    result = write_street_population(dongcheng, street, crypto=CRYPTO, seed=1)
+
+    people, homeless = dongcheng.execute(
+        select(func.count(), func.count().filter(Person.building_id.is_(None))).where(
+            Person.synthetic
+        )
+    ).one()
+    residents = dongcheng.execute(
+        select(func.sum(Building.residents)).where(Building.street_code == street)
+    ).scalar_one()
+    assert people == result.people == residents
+    assert homeless == 0
