@@ -332,7 +332,7 @@ class Demo:
         """Fill the report's grid and incident figures from the database."""
         from gis.gridding.models import GridCell, GridPlan
         from gis.layers.incidents import Incident
-        from gis.layers.workflow import OPEN_STATES
+        from gis.layers.workflow import CLOCK_RUNNING_STATES, OPEN_STATES
 
         with Session(self.engine) as session:
             active = (
@@ -370,8 +370,8 @@ class Demo:
             ).scalar_one()
             self.report.overdue_incidents = session.execute(
                 select(func.count()).where(
-                    scope,
-                    Incident.status.in_(open_states),
+                    scope,  # paused (postponed, suspended) cases are not overdue
+                    Incident.status.in_([s.value for s in CLOCK_RUNNING_STATES]),
                     Incident.deadline_at < text("now()"),
                 )
             ).scalar_one()

@@ -159,8 +159,14 @@ def coverage_page(
     )
     if data.network_osm:
         fmap.add_child(Attribution(f"walking network {OSM_ATTRIBUTION}"))
-    uncovered = sum(float(g["residents"].sum()) for g in data.gaps.values() if len(g))
-    summary = f"{len(data.categories)} categories, {uncovered:,.0f} residents in gaps"
+    # Per category: a resident missing several categories is in several gaps, so no total.
+    uncovered = [float(g["residents"].sum()) for g in data.gaps.values() if len(g)]
+    summary = f"{len(data.categories)} categories"
+    if uncovered:
+        summary += (
+            f", residents outside the circle: {min(uncovered):,.0f}–{max(uncovered):,.0f}"
+            " per category"
+        )
     fmap.add_child(MapTitle(data.title, note=_note(summary, _synthetic(data.synthetic))))
     return fmap
 
