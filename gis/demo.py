@@ -82,6 +82,7 @@ class Demo:
         self.settings = settings
         self.options = options
         self.console = console
+        self.sites: list[Any] = []  # greedy siting reports, drawn on the coverage map
         self.report = DemoReport()
         self.streets: list[str] = []
         self.principal = Principal.system(DEMO_ACTOR)
@@ -291,13 +292,15 @@ class Demo:
         with self.step(
             f"greedy siting: {self.options.sites_per_category} sites per category"
         ) as session:
-            for category in categories:
+            self.sites = [
                 site_facilities(
                     session,
                     self.report.coverage_run,
                     category=category,
                     k=self.options.sites_per_category,
                 )
+                for category in categories
+            ]
 
     def maps(self) -> None:
         """Write the grid, incident and coverage maps with their assets to ``out/``."""
@@ -315,7 +318,10 @@ class Demo:
                 incident_map_data(s, who), tiles_url=url, tiles_attribution=credit
             ),
             "coverage": lambda s: coverage_page(
-                coverage_map_data(s, who, run_id=run_id), tiles_url=url, tiles_attribution=credit
+                coverage_map_data(s, who, run_id=run_id),
+                sites=self.sites,
+                tiles_url=url,
+                tiles_attribution=credit,
             ),
         }
         self.options.out_dir.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ import folium
 import geopandas as gpd
 import pandas as pd
 from folium.plugins import Realtime
+from shapely.geometry import Point
 
 from maps.base import feature_collection, new_map, prepared_geometries
 from maps.coverage_map import coverage_map
@@ -23,6 +24,7 @@ from maps.incident_map import INCIDENT_PROPERTIES, incident_map
 from maps.styles import OSM_ATTRIBUTION, OUTLINE_COLOUR, SYNTHETIC_LABEL
 
 if TYPE_CHECKING:
+    from gis.coverage.sites import SitingReport
     from gis.mapdata import CoverageMapData, GridMapData, IncidentMapData
 
 NO_CELLS: Final = "No active grid plan here (or none in your scope): generate and activate one."
@@ -136,13 +138,34 @@ def incident_features(incidents: gpd.GeoDataFrame) -> dict[str, Any]:
     return feature_collection(prepared_geometries(incidents, simplify_m=0), props)
 
 
+def siting_frame(reports: list[SitingReport], labels: dict[str, str]) -> gpd.GeoDataFrame:
+    """Return the picks of greedy siting reports as points for `coverage_page` (EPSG:4326)."""
+    rows = [
+        {
+            "category": labels.get(r.category, r.category),
+            "name": f"{labels.get(r.category, r.category)} #{p.rank}",
+            "gain": round(p.gain_residents),
+            "rank": p.rank,
+            "geometry": Point(p.lon, p.lat),
+        }
+        for r in reports
+        for p in r.picks
+    ]
+    columns = ["category", "name", "gain", "rank", "geometry"]
+    return gpd.GeoDataFrame(rows, columns=columns, geometry="geometry", crs=4326)
+
+
 def coverage_page(
     data: CoverageMapData,
     *,
+    sites: list[SitingReport] | None = None,
     tiles_url: str | None = None,
     tiles_attribution: str = OSM_ATTRIBUTION,
 ) -> folium.Map:
-    """Return the coverage map of `data` (one base layer per category) with its title."""
+    """Return the coverage map of `data` (one base layer per category) with its title.
+
+    ``sites``: greedy siting reports of the same run, drawn as suggested sites per category.
+    """
     if not data.categories:
         return _empty_page(data.cells, data.title, NO_RUN, tiles_url, tiles_attribution)
     labels = [data.labels[c] for c in data.categories]
@@ -153,6 +176,7 @@ def coverage_page(
             data.labels[c]: data.gaps[c] for c in data.categories if len(data.gaps.get(c, ()))
         },
         categories=labels,
+        sites=siting_frame(sites, data.labels) if sites else None,
         synthetic=data.synthetic,
         tiles_url=tiles_url,
         tiles_attribution=tiles_attribution,

@@ -82,6 +82,7 @@ def test_cli_demo_tells_the_whole_story_on_two_streets(
         assert str(page.resolve()) in out.replace("\n", "")
     assert (tmp_path / "vendor").is_dir()
     assert "residents with every category within its circle" in out
+    assert "Suggested site" in (tmp_path / "coverage.html").read_text()  # the siting picks
 
 
 def test_cli_users_add_and_machine_key(
