@@ -11,7 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -170,7 +170,7 @@ def gcj02_suspects(
     idx = np.flatnonzero(ok)
     coords, owner = shapely.get_coordinates(geoms[idx], return_index=True)
     epsg = crsmod.gauss_kruger_epsg(float(np.median(coords[:, 0])))
-    to_metric = Transformer.from_crs(crsmod.STORAGE_SRID, epsg, always_xy=True).transform
+    to_metric = crsmod.transformer_between(crsmod.STORAGE_SRID, epsg).transform
     tree = shapely.STRtree(
         shapely.transform(reference, lambda xy: np.column_stack(to_metric(xy[:, 0], xy[:, 1])))
     )

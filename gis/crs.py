@@ -222,6 +222,22 @@ def _transformer(source_epsg: int, target_epsg: int) -> Transformer:
     return Transformer.from_crs(_crs(source_epsg), _crs(target_epsg), always_xy=True)
 
 
+@lru_cache(maxsize=64)
+def _transformer_wkt(source_wkt: str, target_wkt: str) -> Transformer:
+    return Transformer.from_crs(CRS(source_wkt), CRS(target_wkt), always_xy=True)
+
+
+def transformer_between(source: object, target: object) -> Transformer:
+    """Return a cached lon/lat-ordered transformer between any two pyproj CRS inputs.
+
+    Building one costs ~50 ms (PROJ searches the operations CGCS2000 ↔ WGS 84), so code that
+    converts many arrays between the same pair must not build it per call.
+    """
+    return _transformer_wkt(
+        CRS.from_user_input(source).to_wkt(), CRS.from_user_input(target).to_wkt()
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Storage (EPSG:4326)
 

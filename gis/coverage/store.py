@@ -1,6 +1,7 @@
 """Coverage runs and their results: per building, per facility isochrone, per area, gaps.
 
-Tables (migration 0009 adds the columns and tables beyond the initial schema):
+Tables (migration 0009 adds the columns and tables beyond the initial schema; 0010 partitions
+``coverage_result`` by run):
 
 - ``coverage_run``: parameters, network version, input version, counts and times of a run.
 - ``coverage_result``: one row per building and category (walking and straight-line distance).
@@ -53,14 +54,19 @@ class CoverageRun(Base):
 
 
 class CoverageResult(Base):
-    """Walking distance from one building to the nearest facility of one category."""
+    """Walking distance from one building to the nearest facility of one category.
+
+    Partitioned by run (migration 0010): `gis.coverage.writer.write_results` COPYs a run's rows
+    into a bare table and attaches it, so the keys are checked in bulk, not row by row. Rows
+    added one at a time go to the default partition.
+    """
 
     __tablename__ = "coverage_result"
-    __table_args__ = (Index("ix_coverage_result_run_id_building_id", "run_id", "building_id"),)
+    __table_args__ = ({"postgresql_partition_by": "LIST (run_id)"},)
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     run_id: Mapped[int] = mapped_column(
-        ForeignKey("coverage_run.id", ondelete="CASCADE"), nullable=False, index=True
+        ForeignKey("coverage_run.id", ondelete="CASCADE"), primary_key=True
     )
     building_id: Mapped[int] = mapped_column(
         ForeignKey("building.id", ondelete="CASCADE"), nullable=False, index=True

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from numpy.typing import NDArray
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.db import copy_rows, hex_ewkb
@@ -84,7 +85,21 @@ def write_results(
         }
     )
     frame.loc[nearest < 0, "facility_id"] = pd.NA
-    return copy_rows(session, "coverage_result", frame, list(frame.columns))
+    # The run's partition is filled while detached (no key triggers, no index upkeep) and then
+    # attached: PostgreSQL validates the foreign keys with one anti-join each (migration 0010).
+    partition = f"coverage_result_run_{int(run_id)}"
+    # A partition of this id can only be left over from a deleted run whose id was reissued
+    # (sequence restarted): its rows went with that run, so it is empty.
+    session.execute(text(f"DROP TABLE IF EXISTS {partition}"))
+    session.execute(text(f"CREATE TABLE {partition} (LIKE coverage_result INCLUDING DEFAULTS)"))
+    rows = copy_rows(session, partition, frame, list(frame.columns))
+    session.execute(
+        text(
+            f"ALTER TABLE coverage_result ATTACH PARTITION {partition}"
+            f" FOR VALUES IN ({int(run_id)})"
+        )
+    )
+    return rows
 
 
 def write_isochrones(

@@ -16,10 +16,10 @@ import numpy as np
 import scipy.sparse as sp
 import shapely
 from numpy.typing import NDArray
-from pyproj import CRS, Transformer
+from pyproj import CRS
 from scipy.sparse.csgraph import connected_components
 
-from gis.crs import metric_crs_for
+from gis.crs import metric_crs_for, transformer_between
 from gis.errors import NetworkGraphError
 
 
@@ -150,7 +150,7 @@ class WalkGraph:
 
     def to_metric(self, geometries: NDArray[np.object_], *, crs: Any = "EPSG:4326") -> Any:
         """Return ``geometries`` (given in ``crs``) transformed into the graph's CRS."""
-        transformer = Transformer.from_crs(CRS.from_user_input(crs), self.crs, always_xy=True)
+        transformer = transformer_between(crs, self.crs)
         return shapely.transform(
             np.asarray(geometries, dtype=object),
             lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])),
@@ -158,7 +158,7 @@ class WalkGraph:
 
     def to_geographic(self, geometries: NDArray[np.object_]) -> Any:
         """Return graph-CRS ``geometries`` transformed to EPSG:4326 lon/lat."""
-        transformer = Transformer.from_crs(self.crs, CRS.from_epsg(4326), always_xy=True)
+        transformer = transformer_between(self.crs, 4326)
         return shapely.transform(
             np.asarray(geometries, dtype=object),
             lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])),
@@ -217,7 +217,7 @@ def build_walk_graph(edges: Any, *, crs: Any = None) -> WalkGraph:
     if not metric.is_projected:
         raise NetworkGraphError(f"the working CRS must be projected (metres), got {metric.name}")
     if metric != source_crs:
-        transformer = Transformer.from_crs(source_crs, metric, always_xy=True)
+        transformer = transformer_between(source_crs, metric)
         geometry = shapely.transform(
             geometry, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
         )

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import shapely
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gis.coverage.context import CoverageParams
@@ -133,6 +134,40 @@ def test_every_building_and_category_is_written_with_its_circle(campus: Session)
     )
     assert circles["convenience_store"] == pytest.approx(1000 / 3)  # 5 min of 15 at 1,000 m
     assert circles["sports_ground"] == pytest.approx(2000 / 3)
+
+
+def test_a_runs_results_are_its_own_partition_with_the_keys_enforced(campus: Session) -> None:
+    first = run_coverage(campus, params())
+    second = run_coverage(campus, params())
+    n_buildings = campus.execute(text("SELECT count(*) FROM building")).scalar_one()
+
+    for run in (first, second):
+        partition = campus.execute(
+            text("SELECT count(*) FROM coverage_result_run_" + str(run.id))
+        ).scalar_one()
+        assert partition == n_buildings * len(CATEGORIES)
+    # deleting a building removes its results from every run (the cascade survives attaching)
+    victim = campus.execute(text("SELECT min(id) FROM building")).scalar_one()
+    campus.execute(text("DELETE FROM building WHERE id = :id"), {"id": victim})
+    left = campus.execute(
+        select(func.count()).where(CoverageResult.building_id == victim)
+    ).scalar_one()
+    assert left == 0
+    # a result naming a building that does not exist is refused in the partition too
+    with pytest.raises(IntegrityError), campus.begin_nested():
+        campus.execute(
+            text(
+                "INSERT INTO coverage_result (run_id, building_id, category)"
+                " VALUES (:run, -1, 'kindergarten')"
+            ),
+            {"run": second.id},
+        )
+    # deleting a run takes its rows with it
+    campus.execute(text("DELETE FROM coverage_run WHERE id = :id"), {"id": first.id})
+    assert (
+        campus.execute(select(func.count()).where(CoverageResult.run_id == first.id)).scalar_one()
+        == 0
+    )
 
 
 def test_features_far_from_the_network_are_reported_not_snapped(campus: Session) -> None:
