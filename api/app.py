@@ -16,6 +16,7 @@ from api.limits import BodySizeLimit
 from api.problems import add_problem_handlers
 from api.routes import ROUTERS
 from gis import __version__
+from gis.auth_cache import PrincipalCache
 from gis.db import make_engine, make_sessionmaker
 from gis.postgis import database_url
 from gis.settings import Settings, get_settings
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         license_info={"name": "Apache-2.0"},
     )
     app.state.settings = settings
+    app.state.principals = PrincipalCache(settings.auth_cache_s)
     add_problem_handlers(app)
     openapi_problems.install(app)
     for router in ROUTERS:

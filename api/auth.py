@@ -40,7 +40,7 @@ def get_principal(
     credential = _credential(request, header)
     if not credential:
         raise AuthenticationError("authentication required: send Authorization: Bearer <token>")
-    return authenticate(session, credential)
+    return authenticate(session, credential, cache=request.app.state.principals)
 
 
 def get_reader(

@@ -12,7 +12,7 @@ from gis.errors import InvalidInputError
 from gis.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """Return the app's settings (tests pass their own to ``create_app``)."""
     settings: Settings = request.app.state.settings
     return settings
@@ -47,7 +47,7 @@ def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
     return minx, miny, maxx, maxy
 
 
-def bbox_param(
+async def bbox_param(
     bbox: Annotated[
         str | None,
         Query(

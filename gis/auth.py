@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
 
+from gis.auth_cache import PrincipalCache, forget_checked_credentials
 from gis.db import Base
 from gis.errors import GisError, InvalidInputError
 from gis.users import AppUser
@@ -305,19 +306,28 @@ def issue_api_key(session: Session, user: AppUser) -> str:
     key = API_KEY_PREFIX + secrets.token_urlsafe(32)
     user.api_key_hash = _digest(key)
     session.flush()
+    forget_checked_credentials()  # the replaced key stops working in this process at once
     return key
 
 
-def authenticate(session: Session, credential: str) -> Principal:
-    """Return the principal of a bearer token or API key, or raise AuthenticationError."""
+def authenticate(
+    session: Session, credential: str, *, cache: PrincipalCache | None = None
+) -> Principal:
+    """Return the principal of a bearer token or API key, or raise AuthenticationError.
+
+    With ``cache``, a credential checked within the cache's lifetime is not looked up again.
+    """
     digest = _digest(credential)
+    if cache is not None and (known := cache.get(digest)) is not None:
+        return known
+    expires_at = None
     if credential.startswith(API_KEY_PREFIX):
         user = session.execute(
             select(AppUser).where(AppUser.api_key_hash == digest, AppUser.active.is_(True))
         ).scalar_one_or_none()
     else:
-        user = session.execute(
-            select(AppUser)
+        row = session.execute(
+            select(AppUser, ApiToken.expires_at)
             .join(ApiToken, ApiToken.user_id == AppUser.id)
             .where(
                 ApiToken.token_hash == digest,
@@ -325,7 +335,11 @@ def authenticate(session: Session, credential: str) -> Principal:
                 ApiToken.expires_at > func.now(),
                 AppUser.active.is_(True),
             )
-        ).scalar_one_or_none()
+        ).one_or_none()
+        user, expires_at = (None, None) if row is None else (row[0], row[1])
     if user is None:
         raise AuthenticationError("invalid or expired credentials")
-    return principal_of(user)
+    principal = principal_of(user)
+    if cache is not None:
+        cache.put(digest, principal, expires_at)
+    return principal

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     page_max_items: int = 10_000  # PAGE_MAX_ITEMS: limits above this are clamped
     page_default_items: int = 100  # PAGE_DEFAULT_ITEMS
     token_ttl_h: float = 12.0  # TOKEN_TTL_H: bearer token lifetime
+    # AUTH_CACHE_S: a worker re-checks a credential it accepted after this many seconds, so a
+    # key replaced or a user disabled elsewhere stops working within it (0: every request).
+    auth_cache_s: float = 5.0
     # ANONYMOUS_READ: let anyone read non-personal layers (OGC API, tiles, divisions).
     anonymous_read: bool = False
     ogc_exact_count_max: int = 100_000  # OGC_EXACT_COUNT_MAX: above this numberMatched is estimated

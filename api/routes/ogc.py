@@ -114,7 +114,7 @@ class OgcRoute(APIRoute):
         return checked
 
 
-def _api_key_param(
+async def _api_key_param(
     api_key: Annotated[
         str | None,
         Query(
