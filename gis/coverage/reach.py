@@ -373,6 +373,8 @@ class _Attached:
     v: NDArray[np.int64]
     to_u: NDArray[np.float64]
     to_v: NDArray[np.float64]
+    edge: NDArray[np.int64]  # edge of each point in ``on``
+    all_on: bool  # every point snapped: results need no scatter into ``on``
 
     @classmethod
     def of(cls, graph: WalkGraph, snaps: Snap) -> _Attached:
@@ -386,6 +388,8 @@ class _Attached:
             graph.edge_v[edge],
             to_u,
             graph.edge_length_m[edge] - to_u,
+            edge,
+            len(on) == len(snaps),
         )
 
 
@@ -396,19 +400,28 @@ def _along_edges(
     points: _Attached,
     facilities: Snap,
 ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """Distances of snapped points from node distances, plus the same-edge shortcut."""
-    n = len(points.snaps)
-    distance = np.full(n, np.inf)
-    facility = np.full(n, -1, dtype=np.int64)
+    """Distances of snapped points from node distances, plus the same-edge shortcut.
+
+    Runs once per category over every building: kept to a few whole-array passes (one gather
+    of the nearer end, no scatter when every point is snapped).
+    """
     via_u = node_dist[points.u] + points.to_u
     via_v = node_dist[points.v] + points.to_v
     use_v = via_v < via_u
-    distance[points.on] = np.where(use_v, via_v, via_u)
-    facility[points.on] = np.where(use_v, node_facility[points.v], node_facility[points.u])
+    best = np.where(use_v, via_v, via_u)
+    owner = node_facility[np.where(use_v, points.v, points.u)]
+    if points.all_on:
+        distance, facility = best, owner
+    else:
+        n = len(points.snaps)
+        distance = np.full(n, np.inf)
+        facility = np.full(n, -1, dtype=np.int64)
+        distance[points.on] = best
+        facility[points.on] = owner
 
     has_facility = np.zeros(graph.edge_count, dtype=bool)
     has_facility[facilities.edge[facilities.snapped]] = True
-    shared = points.on[has_facility[points.snaps.edge[points.on]]]
+    shared = points.on[has_facility[points.edge]]
     direct_d, direct_f = same_edge_nearest(facilities, points.snaps.take(shared))
     better = direct_d < distance[shared]
     distance[shared[better]] = direct_d[better]
