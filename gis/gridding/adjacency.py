@@ -105,10 +105,15 @@ def dissolve(polys: GeomArray, labels: NDArray[np.int64]) -> GeomArray:
 
 def _union(members: GeomArray) -> shapely.Geometry:
     try:  # exact coverages (polygonize, lattices) take the fast path
-        return shapely.coverage_union_all(members)
+        merged = shapely.coverage_union_all(members)
     except shapely.errors.GEOSException:
-        # Nearly coincident edges (after reprojection): snap to 1 mm so no sliver survives.
-        return shapely.union_all(members, grid_size=SNAP_M)
+        merged = None
+    # Nearly coincident edges (pieces cut from cells read back from storage) are no coverage:
+    # GEOS may then leave a hairline between neighbours and return several parts instead of
+    # raising. Snap to 1 mm so that no sliver survives.
+    if merged is None or shapely.get_num_geometries(merged) > 1:
+        merged = shapely.union_all(members, grid_size=SNAP_M)
+    return merged
 
 
 def single_parts(polys: GeomArray) -> tuple[GeomArray, NDArray[np.int64]]:

@@ -28,6 +28,11 @@ CUT_TOLERANCE_M2 = 1.0
 # Each bisection tries the block's own axes and these extra turns (degrees).
 SPLIT_ANGLES_DEG = (0.0, 90.0, 45.0, 135.0)
 CUT_OVERSHOOT_M = 0.05
+SLIVER_M2 = 0.01
+BOUNDARY_OVERSHOOT_M = 1.0
+# Blocks less compact than this (Polsby-Popper) are cut across their length (`_thin_cuts`).
+THIN_BLOCK_PP = 0.12
+THIN_PIECE_MIN_M = 80.0
 
 
 @dataclass
@@ -81,7 +86,11 @@ def road_blocks(
         barriers = np.asarray(barriers, dtype=object)
         shapely.prepare(area)
         near = barriers[shapely.intersects(barriers, area)]
-        lines.extend(shapely.get_parts(shapely.intersection(near, area)).tolist())
+        # Clip a metre outside the boundary, not on it: an end computed exactly on the
+        # boundary can miss it by rounding and then dangles instead of closing a block.
+        # The overshoots are dangles that polygonize ignores.
+        reach = shapely.buffer(area, BOUNDARY_OVERSHOOT_M)
+        lines.extend(shapely.get_parts(shapely.intersection(near, reach)).tolist())
     noded = shapely.union_all(lines)  # nodes every crossing once
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
     faces = np.asarray(faces[shapely.area(faces) > 0], dtype=object)
@@ -96,6 +105,13 @@ def road_blocks(
     if small.any() and not small.all():
         faces = dissolve(faces, merge_small(faces, small))
         faces, _ = single_parts(faces)
+        # A sliver that touched its neighbour only at a point comes back out of the union as
+        # a part of its own; below SLIVER_M2 and holding no anchor it would become a phantom
+        # cell, so it is left as a gap (well inside the 1 m² tiling tolerance).
+        sliver = shapely.area(faces) < SLIVER_M2
+        if keep is not None and len(keep):
+            sliver &= np.bincount(assign_points(faces, keep), minlength=len(faces)) == 0
+        faces = faces[~sliver]
     return faces
 
 
@@ -178,13 +194,17 @@ def building_blocks(
     totals = np.bincount(block_of[has], households[has], len(blocks))
     cuts: list[BaseGeometry] = []
     stuck: list[BaseGeometry] = []
-    for b in np.flatnonzero(totals > max_households):  # per oversized block, buildings as arrays
+    oversize = totals > max_households
+    for b in np.flatnonzero(oversize):  # per oversized block, buildings as arrays
         members = np.flatnonzero(block_of == b)
         more_cuts, more_stuck = _bisect(
             blocks[b], footprints[members], households[members], max_households
         )
         cuts.extend(more_cuts)
         stuck.extend(more_stuck)
+    pp = 4 * np.pi * shapely.area(blocks) / np.maximum(shapely.length(blocks), 1e-9) ** 2
+    for b in np.flatnonzero((pp < THIN_BLOCK_PP) & ~oversize):
+        cuts.extend(_thin_cuts(blocks[b], footprints[block_of == b]))
     if cuts:
         cut_lines = np.asarray(cuts, dtype=object)
         blocks = road_blocks(
@@ -225,6 +245,57 @@ def _bisect(
         stack.append((shapely.intersection(poly, left_half), idx[left_mask]))
         stack.append((shapely.difference(poly, left_half), idx[~left_mask]))
     return cuts, stuck
+
+
+def _thin_cuts(block: BaseGeometry, footprints: NDArray[np.object_]) -> list[BaseGeometry]:
+    """Return lines that cut a long thin block across its length into more compact pieces.
+
+    Strips along ring roads and rivers would otherwise make long thin cells whatever the
+    partition does. Each piece is halved across its long axis through the gap between
+    buildings nearest its middle (never through a footprint) until it is compact enough
+    (``THIN_BLOCK_PP``) or its long side is under ``2 * THIN_PIECE_MIN_M``.
+    """
+    cuts: list[BaseGeometry] = []
+    stack: list[tuple[BaseGeometry, NDArray[np.object_]]] = [(block, footprints)]
+    while stack:
+        poly, members = stack.pop()
+        area, length = shapely.area(poly), shapely.length(poly)
+        if length <= 0 or 4 * np.pi * area / length**2 >= THIN_BLOCK_PP:
+            continue
+        angle = _orientation_deg(poly)
+        cx, cy = poly.centroid.x, poly.centroid.y
+        minx, _, maxx, _ = _rotate(np.asarray([poly], dtype=object), -angle, cx, cy)[0].bounds
+        if maxx - minx < 2 * THIN_PIECE_MIN_M:
+            continue
+        lo_ok, hi_ok = minx + THIN_PIECE_MIN_M, maxx - THIN_PIECE_MIN_M
+        if len(members):
+            bounds = shapely.bounds(_rotate(members, -angle, cx, cy))
+            lo, hi = bounds[:, 0], bounds[:, 2]
+            order = np.argsort(lo, kind="stable")
+            reach = np.maximum.accumulate(hi[order])
+            gaps = np.flatnonzero(reach[:-1] < lo[order][1:])
+            spots = np.concatenate(
+                [(reach[gaps] + lo[order][gaps + 1]) / 2, [lo[order][0] - 1.0, reach[-1] + 1.0]]
+            )
+        else:
+            spots = np.asarray([cx])
+        spots = spots[(spots > lo_ok) & (spots < hi_ok)]
+        if len(spots) == 0:
+            continue
+        position = float(spots[np.argmin(np.abs(spots - (minx + maxx) / 2))])
+        reach_m = 2 * (maxx - minx) + 10.0
+        half = shapely.box(cx - reach_m, cy - reach_m, position, cy + reach_m)
+        line = shapely.linestrings([[position, cy - reach_m], [position, cy + reach_m]])
+        left_half, cut = _rotate(np.asarray([half, line], dtype=object), angle, cx, cy)
+        cuts.append(shapely.intersection(cut, poly.buffer(CUT_OVERSHOOT_M)))
+        left = (
+            shapely.bounds(_rotate(members, -angle, cx, cy))[:, 2] < position
+            if len(members)
+            else np.zeros(0, dtype=bool)
+        )
+        stack.append((shapely.intersection(poly, left_half), members[left]))
+        stack.append((shapely.difference(poly, left_half), members[~left]))
+    return cuts
 
 
 def _best_gap(

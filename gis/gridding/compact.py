@@ -18,6 +18,9 @@ from gis.gridding.rebalance import band_miss
 
 MAX_ROUNDS = 40
 MIN_GAIN = 1e-4
+# Second pass: cells below this Polsby-Popper take any move that raises the lower of the two
+# cells' compactness (max-min), even when the summed log would not rise.
+LIFT_BELOW = 0.2
 
 
 def cell_shape(
@@ -43,10 +46,25 @@ def improve_compactness(
 ) -> NDArray[np.int64]:
     """Move boundary blocks between basic cells while that makes both more compact.
 
-    A move is taken when the summed log(Polsby-Popper) of the two cells rises, neither
-    cell's band miss grows and both stay contiguous. The log rewards lifting the least
-    compact cells most. Returns the new labels.
+    First pass: a move is taken when the summed log(Polsby-Popper) of the two cells rises,
+    neither cell's band miss grows and both stay contiguous; the log rewards lifting the
+    least compact cells most. Second pass, for the cells still below ``LIFT_BELOW``: a move is
+    taken when it raises the lower compactness of the two cells (the worst cell is what a
+    planner notices). Returns the new labels.
     """
+    labels = _improve(graph, labels, kinds, band, max_rounds=max_rounds, lift_min=False)
+    return _improve(graph, labels, kinds, band, max_rounds=max_rounds, lift_min=True)
+
+
+def _improve(
+    graph: BlockGraph,
+    labels: NDArray[np.int64],
+    kinds: list[str],
+    band: tuple[int, int],
+    *,
+    max_rounds: int,
+    lift_min: bool,
+) -> NDArray[np.int64]:
     labels = labels.copy()
     n_cells = len(kinds)
     basic = np.asarray(kinds) == "basic"
@@ -69,12 +87,20 @@ def improve_compactness(
         a_t, p_t = area[target] + a, perimeter[target] + p - 2 * to_cell
         valid = (a_s > 0) & (p_s > 0)
         gain = np.full(len(block), -np.inf)
-        gain[valid] = (
-            _log_pp(a_s[valid], p_s[valid])
-            + _log_pp(a_t[valid], p_t[valid])
-            - _log_pp(area[source[valid]], perimeter[source[valid]])
-            - _log_pp(area[target[valid]], perimeter[target[valid]])
-        )
+        if lift_min:
+            pp = 4 * np.pi * area / np.maximum(perimeter, 1e-9) ** 2
+            before = np.minimum(pp[source], pp[target])
+            valid &= before < LIFT_BELOW
+            v = valid
+            after = np.minimum(4 * np.pi * a_s[v] / p_s[v] ** 2, 4 * np.pi * a_t[v] / p_t[v] ** 2)
+            gain[v] = after - before[v]
+        else:
+            gain[valid] = (
+                _log_pp(a_s[valid], p_s[valid])
+                + _log_pp(a_t[valid], p_t[valid])
+                - _log_pp(area[source[valid]], perimeter[source[valid]])
+                - _log_pp(area[target[valid]], perimeter[target[valid]])
+            )
         miss_before = band_miss(totals[source], band) + band_miss(totals[target], band)
         miss_after = band_miss(totals[source] - hh, band) + band_miss(totals[target] + hh, band)
         gain[miss_after > miss_before] = -np.inf

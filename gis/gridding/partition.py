@@ -219,6 +219,13 @@ class _Cutter:
         self.low, self.high = band
         self.rng = rng
         a = graph.area_m2
+        # Every edge once (i < j); a node set's subgraph is then a mask over these arrays,
+        # much cheaper than slicing the sparse matrix on each bisection.
+        coo = graph.adjacency.tocoo()
+        upper = coo.row < coo.col
+        self.edge_i = coo.row[upper].astype(np.int64)
+        self.edge_j = coo.col[upper].astype(np.int64)
+        self.local = np.full(len(graph), -1, dtype=np.int64)
         # Per-node moment sums; a block counts as a disc of its own area (inertia a²/2π).
         self.moments = np.column_stack(
             [a, a * graph.x, a * graph.y, a * (graph.x**2 + graph.y**2) + a * a / (2 * np.pi)]
@@ -244,9 +251,11 @@ class _Cutter:
         k_left = k // 2
         w = self.g.households[nodes].astype(np.float64)
         total = float(w.sum())
-        sub = self.g.adjacency[nodes][:, nodes].tocoo()
-        upper = sub.row < sub.col
-        rows, cols = sub.row[upper].astype(np.int64), sub.col[upper].astype(np.int64)
+        self.local[nodes] = np.arange(len(nodes))
+        li, lj = self.local[self.edge_i], self.local[self.edge_j]
+        inside = (li >= 0) & (lj >= 0)
+        rows, cols = li[inside], lj[inside]
+        self.local[nodes] = -1
         masks = np.concatenate(
             [
                 self._sweep_cuts(nodes, rows, cols, w, total * k_left / k),
@@ -284,26 +293,64 @@ class _Cutter:
         rank = np.empty_like(order)
         np.put_along_axis(rank, order, np.arange(n)[None, :].repeat(len(thetas), 0), axis=1)
         masks = (rank[:, None, :] <= positions[:, :, None]).reshape(-1, n)
-        masks = np.unique(masks, axis=0)
+        # Drop repeated cuts (directions often agree); rows compared as packed bytes.
+        packed = np.packbits(masks, axis=1)
+        _, first = np.unique(
+            np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel(),
+            return_index=True,
+        )
+        masks = masks[np.sort(first)]
         return masks[_both_sides_connected(masks, rows, cols)]
 
     def _tree_cuts(
         self, nodes: NDArray[np.int64], rows: NDArray[np.int64], cols: NDArray[np.int64]
     ) -> list[NDArray[np.bool_]]:
-        """Both sides of every edge of a few perturbed geometric spanning trees."""
+        """Both sides of every edge of a few perturbed geometric spanning trees.
+
+        The trees are grown together: one minimum spanning forest over as many copies of the
+        graph as there are trees, and one breadth-first pass from a super-root joined to node 0
+        of every copy (one scipy call each instead of one per tree: the calls' own overhead
+        was most of the partition's time).
+        """
         n = len(nodes)
         if len(rows) == 0:
             return []
         x, y = self.g.x[nodes], self.g.y[nodes]
         dist = np.hypot(x[rows] - x[cols], y[rows] - y[cols]) + 1.0
-        out = []
-        for t in range(SPANNING_TREES):
-            noise = 1.0 if t == 0 else self.rng.uniform(0.5, 1.5, len(rows))
-            tree = minimum_spanning_tree(coo_matrix((dist * noise, (rows, cols)), shape=(n, n)))
-            order, parent = breadth_first_order(tree, 0, directed=False)
-            if len(order) == n:
-                out.append(_subtree_masks(order, parent, n))
-        return out
+        trees = SPANNING_TREES
+        noise = np.ones((trees, len(rows)))
+        noise[1:] = self.rng.uniform(0.5, 1.5, (trees - 1, len(rows)))
+        shift = np.repeat(np.arange(trees) * n, len(rows))
+        size = trees * n
+        forest = minimum_spanning_tree(
+            coo_matrix(
+                (
+                    (dist[None, :] * noise).ravel(),
+                    (np.tile(rows, trees) + shift, np.tile(cols, trees) + shift),
+                ),
+                shape=(size, size),
+            )
+        ).tocoo()
+        root = size  # the super-root
+        starts = np.arange(trees) * n
+        joined = coo_matrix(
+            (
+                np.concatenate([forest.data, np.ones(trees)]),
+                (
+                    np.concatenate([forest.row, np.full(trees, root)]),
+                    np.concatenate([forest.col, starts]),
+                ),
+            ),
+            shape=(size + 1, size + 1),
+        )
+        _, predecessors = breadth_first_order(joined, root, directed=False)
+        parent = predecessors[:size].reshape(trees, n).astype(np.int64)
+        spanning = (parent >= 0).sum(axis=1) == n  # every node reached in that copy
+        parent = np.where(parent == root, -1, parent - (np.arange(trees) * n)[:, None])
+        parent[:, 0] = -1
+        if not spanning.any():
+            return []
+        return [_subtree_masks(parent[spanning])]
 
     def _score(
         self,
@@ -354,23 +401,24 @@ def _both_sides_connected(
     return np.asarray((components == 2) & (sizes > 0) & (sizes < n), dtype=bool)
 
 
-def _subtree_masks(
-    order: NDArray[np.int32], parent: NDArray[np.int32], n: int
-) -> NDArray[np.bool_]:
-    """Return one row per non-root node: the nodes of its subtree in the spanning tree."""
-    # masks[c, v] is True when c is an ancestor-or-self of v: walk every node up in lockstep.
-    masks = np.zeros((n, n), dtype=bool)
-    current = np.arange(n)
-    masks[current, current] = True
-    active = parent[current] >= 0
-    while active.any():  # one step per tree level, all nodes at once
-        current = np.where(active, parent[current], current)
-        masks[current[active], np.flatnonzero(active)] = True
-        active &= parent[current] >= 0
-    root = order[0]
-    keep = np.ones(n, dtype=bool)
-    keep[root] = False
-    return masks[keep]
+def _subtree_masks(parent: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """Return one row per non-root node of each tree: the nodes of its subtree.
+
+    ``parent`` holds one row per tree over the same ``n`` nodes (root 0, -1 at the root).
+    """
+    trees, n = parent.shape
+    # masks[t, c, v] is True when c is an ancestor-or-self of v: walk every node up in lockstep.
+    masks = np.zeros((trees, n, n), dtype=bool)
+    tree = np.arange(trees)[:, None]
+    current = np.tile(np.arange(n), (trees, 1))
+    masks[tree, current, current] = True
+    active = parent[tree, current] >= 0
+    while active.any():  # one step per tree level, all nodes of all trees at once
+        current = np.where(active, parent[tree, current], current)
+        t, v = np.nonzero(active)
+        masks[t, current[t, v], v] = True
+        active &= parent[tree, current] >= 0
+    return masks[:, 1:, :].reshape(-1, n)
 
 
 def _range_miss(
