@@ -1,11 +1,16 @@
 """What every CLI command needs before it works: a migrated engine and the acting principal."""
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from gis.auth import Principal, principal_of
 from gis.errors import NotFoundError
 from gis.settings import Settings
+
+T = TypeVar("T")
 
 
 def cli_engine(settings: Settings) -> Engine:
@@ -34,3 +39,19 @@ def cli_principal(session: Session, username: str | None) -> Principal:
     if user is None:
         raise NotFoundError("user", username)
     return principal_of(user)
+
+
+def run_as_user(
+    settings: Settings, username: str | None, body: Callable[[Session, Principal], T]
+) -> T:
+    """Run ``body(session, principal)`` in one transaction on a short-lived engine.
+
+    The CLI's write commands act as ``username`` (or the system principal): a failure rolls
+    everything back, and the engine is closed whatever happens.
+    """
+    engine = cli_engine(settings)
+    try:
+        with Session(engine) as session, session.begin():
+            return body(session, cli_principal(session, username))
+    finally:
+        engine.dispose()

@@ -61,6 +61,34 @@ def list_layers(path: Path) -> list[str]:
     return [str(name) for name, _ in pyogrio.list_layers(path)]
 
 
+def check_input_file(path: Path, *, layer: str | None = None) -> str:
+    """Check what can be checked before reading: the file exists, its format, not empty.
+
+    A GeoPackage with several layers needs ``layer``. Returns the lower-case suffix.
+
+    Raises
+    ------
+    InvalidInputError
+        With the file named and the reason.
+    """
+    if not path.is_file():
+        raise InvalidInputError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise InvalidInputError(
+            f"{path.name}: unsupported format {suffix!r}; use GeoJSON, GeoPackage, Shapefile or CSV"
+        )
+    if path.stat().st_size == 0:
+        raise InvalidInputError(f"{path.name}: the file is empty")
+    if suffix == ".gpkg" and layer is None:
+        layers = list_layers(path)
+        if len(layers) > 1:
+            raise InvalidInputError(
+                f"{path.name}: several layers {layers}; choose one with --layer"
+            )
+    return suffix
+
+
 def read_vector(path: str | Path, *, layer: str | None = None) -> gpd.GeoDataFrame:
     """Read a GeoJSON, GeoPackage, Shapefile or CSV file.
 
@@ -77,23 +105,11 @@ def read_vector(path: str | Path, *, layer: str | None = None) -> gpd.GeoDataFra
     GeoDataFrame in the file's own CRS (``crs`` is None when the file declares none).
     """
     path = Path(path)
-    if not path.exists():
-        raise InvalidInputError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise InvalidInputError(
-            f"{path}: unsupported format {suffix!r}; use GeoJSON, GeoPackage, Shapefile or CSV"
-        )
-    if path.stat().st_size == 0:
-        raise InvalidInputError(f"{path}: the file is empty")
+    suffix = check_input_file(path, layer=layer)
     if suffix == ".csv":
         return _read_csv(path)
     if suffix in {".geojson", ".json"}:
         _check_json(path)
-    if suffix == ".gpkg" and layer is None:
-        layers = list_layers(path)
-        if len(layers) > 1:
-            raise InvalidInputError(f"{path}: several layers {layers}; choose one with --layer")
     encoding = detect_dbf_encoding(path) if suffix == ".shp" else None
     try:
         frame = pyogrio.read_dataframe(path, layer=layer, encoding=encoding)

@@ -18,7 +18,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from gis.auth import Principal
-from gis.cli_context import cli_engine, cli_principal
+from gis.cli_context import cli_engine, cli_principal, run_as_user
 from gis.errors import InvalidInputError
 from gis.settings import Settings
 
@@ -132,13 +132,7 @@ def _print_summary(results: list[dict[str, Any]], method: str) -> None:
 
 # ------------------------------------------------------------------- plan commands
 def _run(args: argparse.Namespace, settings: Settings, body: Any) -> int:
-    engine = cli_engine(settings)
-    try:
-        with Session(engine) as session, session.begin():
-            result = body(session, cli_principal(session, args.as_user))
-    finally:
-        engine.dispose()
-    _emit(args, result)
+    _emit(args, run_as_user(settings, args.as_user, body))
     return 0
 
 

@@ -28,7 +28,7 @@ import shapely
 from pyproj import CRS
 
 from gis.errors import InvalidInputError
-from gis.readers import SUPPORTED_SUFFIXES, detect_dbf_encoding, list_layers
+from gis.readers import check_input_file, detect_dbf_encoding
 
 GEOMETRY_NOTE: Final = "__geometry_note__"
 CSV_FIRST_LINE: Final = 2
@@ -127,23 +127,9 @@ def open_layer_file(path: str | Path, *, layer: str | None = None) -> LayerFile:
         layers and none chosen, a CSV without coordinate columns.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InvalidInputError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise InvalidInputError(
-            f"{path.name}: unsupported format {suffix!r}; use GeoJSON, GeoPackage, Shapefile or CSV"
-        )
-    if path.stat().st_size == 0:
-        raise InvalidInputError(f"{path.name}: the file is empty")
+    suffix = check_input_file(path, layer=layer)
     if suffix == ".csv":
         return _open_csv(path)
-    if suffix == ".gpkg" and layer is None:
-        layers = list_layers(path)
-        if len(layers) > 1:
-            raise InvalidInputError(
-                f"{path.name}: several layers {layers}; choose one with --layer"
-            )
     encoding = detect_dbf_encoding(path) if suffix == ".shp" else None
     try:
         info = pyogrio.read_info(path, layer=layer, encoding=encoding)

@@ -18,7 +18,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from gis.auth import Principal
-from gis.cli_context import cli_engine, cli_principal
+from gis.cli_context import run_as_user
 from gis.errors import InvalidInputError
 from gis.settings import Settings
 
@@ -40,13 +40,7 @@ def _time(value: str | None) -> datetime | None:
 
 
 def _run(args: argparse.Namespace, settings: Settings, body: Callable[..., Any]) -> int:
-    engine = cli_engine(settings)
-    try:
-        with Session(engine) as session, session.begin():
-            principal = cli_principal(session, args.as_user)
-            result = body(session, principal)
-    finally:
-        engine.dispose()
+    result = run_as_user(settings, args.as_user, body)
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2, default=str))
     else:
