@@ -259,6 +259,11 @@ def main() -> None:
         line = (
             f"{code} {name}: {len(blocks.geoms)} blocks, {len(cells.geoms)} cells, {t2 - t0:.2f} s"
         )
+        # Every basic cell outside the band, with the reason the partition gives for it.
+        low, high = BAND
+        for i in np.flatnonzero(basic & ((hh < low) | (hh > high))):
+            why = cells.reasons.get(int(i)) or "no reason recorded"
+            line += f"\n    out of band: cell {i}, {int(hh[i])} households: {why}"
         if not args.no_peers:
             labels, peer_basic, s = run_gerrychain(blocks)
             geoms = dissolve(blocks.geoms, labels)
