@@ -20,6 +20,7 @@ from gis.errors import (
     ImportValidationError,
     InvalidInputError,
     InvalidParameterError,
+    MapAssetsError,
     NotFoundError,
 )
 
@@ -41,6 +42,8 @@ DOMAIN_PROBLEMS: dict[type[GisError], tuple[int, str, str]] = {
     InvalidInputError: (422, "invalid-input", "Input is not usable"),
     ConflictError: (409, "conflict", "Conflicts with the current state"),
     DatabaseUnavailableError: (503, "database-unavailable", "Database unavailable"),
+    # The server's Leaflet copies are missing or stale: an install step, not the caller's fault.
+    MapAssetsError: (503, "map-assets-missing", "Map assets are not installed on the server"),
 }
 
 

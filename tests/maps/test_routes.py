@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +15,7 @@ from api.app import create_app
 from api.deps import get_session
 from gis.auth import Role, create_user, issue_api_key
 from gis.settings import Settings
+from maps.assets import require_vendor
 from maps.pages import NO_CASES, NO_CELLS, NO_RUN
 from tests.maps.city import City, load_city
 
@@ -178,3 +180,20 @@ def test_maps_of_an_empty_database_say_why_they_are_empty(
     assert NO_CELLS in grid
     assert NO_CASES in incidents
     assert NO_RUN in coverage
+
+
+def test_missing_map_assets_are_a_503_problem_naming_the_fix(
+    client: TestClient, city: City, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The server's vendor tree is missing (a checkout without the install step).
+    def render_without_assets(fmap: object, **options: object) -> str:
+        require_vendor(tmp_path)  # an empty directory: raises
+        return ""
+
+    monkeypatch.setattr("api.routes.maps.offline_html", render_without_assets)
+    first = sorted(city.streets)[0]
+    response = client.get("/maps/grid", params={"street": first, "api_key": city.keys["root"]})
+
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "python -m maps.assets install" in response.json()["detail"]
