@@ -5,9 +5,11 @@ Run it with ``gridgis serve`` or ``uvicorn api.app:create_app --factory``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -44,6 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
+        # Sync routes and dependencies run on anyio's thread pool; see Settings.worker_threads.
+        threads = settings.worker_threads or (os.cpu_count() or 1) + 1
+        anyio.to_thread.current_default_thread_limiter().total_tokens = max(1, threads)
         yield
         hub = getattr(app.state, "incident_hub", None)
         if hub is not None:  # the SSE listener's own connection, opened on first subscriber

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     # AUTH_CACHE_S: a worker re-checks a credential it accepted after this many seconds, so a
     # key replaced or a user disabled elsewhere stops working within it (0: every request).
     auth_cache_s: float = 5.0
+    # WORKER_THREADS: threads per API worker for synchronous request work (default: CPUs + 1).
+    # More threads than cores only fight over the GIL: at 32 clients on 2 cores, 3 threads
+    # served tiles at 346-376 req/s (p99 180 ms), the 40-thread default 159-187 (p99 470-640).
+    worker_threads: int | None = None
     # ANONYMOUS_READ: let anyone read non-personal layers (OGC API, tiles, divisions).
     anonymous_read: bool = False
     ogc_exact_count_max: int = 100_000  # OGC_EXACT_COUNT_MAX: above this numberMatched is estimated

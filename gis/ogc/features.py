@@ -135,9 +135,12 @@ def items_page(
     rows = rows[: query.limit]
     ids = [int(r[0]) for r in rows]
     body = b",".join(r[1].encode() for r in rows)
-    matched, estimate = _number_matched(session, collection, conditions, query.exact_count_max)
-    if matched is None and not more and query.after is None:
-        matched = len(rows)  # the whole result fits on this first page
+    matched: int | None
+    estimate: int | None
+    if not more and query.after is None:
+        matched, estimate = len(rows), None  # the whole result is this first page: no count
+    else:
+        matched, estimate = _number_matched(session, collection, conditions, query.exact_count_max)
     return FeaturePage(
         features=body,
         number_returned=len(rows),

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from api.app import create_app
+from api.deps import get_session
 from gis.auth import Role
 from gis.settings import Settings
 from tests.conftest import PROJECT_DATA
@@ -144,3 +148,19 @@ def test_anonymous_read_can_be_opened_by_configuration(settings: Settings) -> No
     with TestClient(app) as anon:
         assert anon.get("/divisions").status_code == 200
         assert anon.get("/auth/me").status_code == 401
+
+
+def test_sync_request_work_runs_on_the_configured_number_of_threads(
+    settings: Settings, session: Session
+) -> None:
+    def tokens(app_settings: Settings) -> float:
+        app = create_app(app_settings)
+        app.dependency_overrides[get_session] = lambda: session
+        with TestClient(app) as client:
+            assert client.portal is not None
+            return client.portal.call(
+                lambda: anyio.to_thread.current_default_thread_limiter().total_tokens
+            )
+
+    assert tokens(settings.model_copy(update={"worker_threads": 3})) == 3
+    assert tokens(settings.model_copy(update={"worker_threads": None})) == (os.cpu_count() or 1) + 1
