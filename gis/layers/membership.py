@@ -188,18 +188,19 @@ def _assign(session: Session, source: str, *, point: str, indexed: str) -> None:
     """
     session.execute(text("DROP TABLE IF EXISTS _gm_new"))
     # Polygon-driven: one GiST probe of the points per cell keeps the prepared cell cached.
-    session.execute(text("SET LOCAL enable_seqscan = off"))
+    # The LATERAL subquery with OFFSET 0 cannot be flattened, so the planner has to drive
+    # from the cells (left to itself it scanned 1 M points and probed the cells: 12 s, not 1).
     session.execute(
         text(
             f"CREATE TEMP TABLE _gm_new ON COMMIT DROP AS"
-            f" SELECT DISTINCT ON (f.id) f.id, c.street_code, c.id AS grid_cell_id,"
+            f" SELECT DISTINCT ON (m.id) m.id, c.street_code, c.id AS grid_cell_id,"
             f"   c.code AS grid_code"
-            f" FROM _gm_cells c JOIN {source} f"
-            f"   ON {indexed} && c.geom AND ST_Intersects(c.geom, {point})"
-            f" ORDER BY f.id, c.id"
+            f" FROM _gm_cells c CROSS JOIN LATERAL ("
+            f"   SELECT f.id FROM {source} f"
+            f"   WHERE {indexed} && c.geom AND ST_Intersects(c.geom, {point}) OFFSET 0) m"
+            f" ORDER BY m.id, c.id"
         )
     )
-    session.execute(text("RESET enable_seqscan"))
     # The rest (in no active cell): street only, point-driven over the small street pieces.
     session.execute(
         text(
