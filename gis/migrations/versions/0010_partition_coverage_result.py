@@ -9,8 +9,9 @@ plain table, each row fired three foreign-key triggers (run, building, facility)
 indexes: 5.4 s for 300,000 rows, 3 s of it the per-row key checks. Now the run COPYs into a
 fresh table with no keys or indexes and attaches it as the run's partition: PostgreSQL then
 checks each foreign key with one anti-join and builds the partition's indexes in bulk (1.5 s
-in all). Partition pruning on ``run_id`` replaces the (run_id, building_id) and run_id indexes;
-rows inserted one by one (tests, tools) land in the default partition.
+in all). Partition pruning on ``run_id`` replaces the (run_id, building_id) and run_id indexes.
+Existing runs move into partitions of their own; rows inserted one by one (tests, tools) land
+in the default partition.
 """
 
 from collections.abc import Sequence
@@ -59,6 +60,21 @@ def upgrade() -> None:
         """
     )
     op.execute("CREATE INDEX ix_coverage_result_building_id ON coverage_result (building_id)")
+    # Existing runs get their own partitions: rows left in the default partition would be
+    # scanned every time a later run attaches its partition.
+    op.execute(
+        """
+        DO $$
+        DECLARE run integer;
+        BEGIN
+            FOR run IN SELECT DISTINCT run_id FROM coverage_result_unpartitioned LOOP
+                EXECUTE format(
+                    'CREATE TABLE coverage_result_run_%s PARTITION OF coverage_result'
+                    ' FOR VALUES IN (%s)', run, run);
+            END LOOP;
+        END $$
+        """
+    )
     op.execute("CREATE TABLE coverage_result_default PARTITION OF coverage_result DEFAULT")
     op.execute(
         f"INSERT INTO coverage_result ({COLUMNS})"
