@@ -358,13 +358,8 @@ def pgrouting_node_distances(
 @contextmanager
 def scratch_database(database_url: str | None) -> Iterator[Any]:
     """A fresh migrated database (PostGIS + pgRouting) on DATABASE_URL or the embedded cluster."""
-    import uuid
-
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
     from gis.db import make_engine
-    from gis.migrate import upgrade
+    from gis.migrate import scratch_database as scratch
     from gis.settings import Settings
 
     if database_url:
@@ -375,20 +370,12 @@ def scratch_database(database_url: str | None) -> Iterator[Any]:
         cluster = cluster_for(Settings())
         cluster.start()
         admin_url = cluster.url("postgres")
-    name = f"gridgis_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url, statement_timeout_ms=None)
-    try:
-        upgrade(engine)  # also CREATE EXTENSION pgrouting
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch(admin_url, prefix="gridgis_bench") as url:
+        engine = make_engine(url, statement_timeout_ms=None)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def db_run(
@@ -704,7 +691,7 @@ def siting_benchmark(
 ) -> list[tuple[str, str]]:
     name = "community_health"
     budget = run["circle_m"][name]
-    sample = rng.choice(len(residents), size=4000, replace=False)
+    sample = rng.choice(len(residents), size=min(4000, len(residents)), replace=False)
     demand = run["buildings"].take(sample)
     candidates = snap_to_nodes(graph, rng.choice(graph.node_count, size=300, replace=False))
     cover = coverage_matrix(graph, candidates, demand, budget_m=budget)

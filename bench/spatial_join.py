@@ -16,41 +16,34 @@ from __future__ import annotations
 
 import argparse
 import time
-import uuid
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.boundaries import import_boundaries
 from gis.crs import from_metric, gauss_kruger_epsg, to_metric
 from gis.db import copy_rows, hex_ewkb, make_engine
 from gis.layers.membership import refresh_membership
-from gis.migrate import upgrade
+from gis.migrate import scratch_database
 from gis.settings import Settings
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "boundaries" / "beijing"
 DISTRICTS = ("dongcheng", "xicheng")
 
 
-def _scratch_database(url: str | None) -> tuple[str, str | None]:
-    if url is None:
-        from gis.postgis import cluster_for
+def _admin_url(url: str | None) -> str:
+    if url is not None:
+        return url
+    from gis.postgis import cluster_for
 
-        cluster = cluster_for(Settings())
-        cluster.start()
-        url = cluster.url("postgres")
-    name = f"gridgis_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(url).set(database=name).render_as_string(hide_password=False), url
+    cluster = cluster_for(Settings())
+    cluster.start()
+    return cluster.url("postgres")
 
 
 def _cells(streets: gpd.GeoDataFrame, size_m: float) -> gpd.GeoDataFrame:
@@ -165,9 +158,12 @@ def main() -> None:
     parser.add_argument("--cell-size-m", type=float, default=260.0)
     parser.add_argument("--database-url")
     args = parser.parse_args()
-    url, admin_url = _scratch_database(args.database_url)
+    with scratch_database(_admin_url(args.database_url), prefix="gridgis_bench") as url:
+        _run(args, url)
+
+
+def _run(args: argparse.Namespace, url: str) -> None:
     engine = make_engine(url, statement_timeout_ms=None)
-    upgrade(engine)
     streets = pd.concat(
         [gpd.read_file(DATA / "subdistricts" / f"{d}-all.geojson") for d in DISTRICTS],
         ignore_index=True,
@@ -228,13 +224,6 @@ def main() -> None:
         print(f"ratio PostGIS / geopandas: {postgis_s / sjoin_s:.2f}; same cells: {same_cell}")
     finally:
         engine.dispose()
-        if admin_url is not None or args.database_url:
-            admin = create_engine(admin_url or args.database_url, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(
-                    text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
-                )
-            admin.dispose()
 
 
 if __name__ == "__main__":

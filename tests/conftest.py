@@ -7,17 +7,15 @@ The server is TEST_DATABASE_URL when set, else the embedded cluster gridgis star
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from gis.db import Base, make_engine
-from gis.migrate import upgrade
+from gis.migrate import scratch_database
 from gis.settings import Settings
 
 SHARED_REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
@@ -41,19 +39,8 @@ def _admin_url() -> str:
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """Create ``gridgis_test_<random>`` with PostGIS and our migrations; drop it afterwards."""
-    admin_url = _admin_url()
-    name = f"gridgis_test_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(_admin_url(), prefix="gridgis_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, text
 
 from gis.db import make_engine
-from gis.migrate import alembic_config, upgrade
+from gis.migrate import alembic_config, scratch_database, upgrade
 from tests.conftest import _admin_url
 
 BUILDING = (
@@ -24,20 +22,10 @@ BUILDING = (
 
 @pytest.fixture
 def at_0009() -> Iterator[Engine]:
-    admin_url = _admin_url()
-    name = f"gridgis_mig_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(make_url(admin_url).set(database=name).render_as_string(False))
-    upgrade(engine, "0009")
-    try:
+    with scratch_database(_admin_url(), prefix="gridgis_mig", revision="0009") as url:
+        engine = make_engine(url)
         yield engine
-    finally:
         engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _downgrade(engine: Engine, revision: str) -> None:
