@@ -9,12 +9,13 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import openapi_problems
-from api.limits import BodySizeLimit
+from api.limits import Admission, BodySizeLimit
 from api.problems import add_problem_handlers
 from api.routes import ROUTERS
 from gis import __version__
@@ -43,12 +44,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             database_url(settings),
             statement_timeout_ms=settings.statement_timeout_ms,
             pool_timeout=settings.pool_timeout_s,
+            pool_size=settings.pool_size,
+            max_overflow=settings.pool_max_overflow,
         )
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
         # Sync routes and dependencies run on anyio's thread pool; see Settings.worker_threads.
         threads = settings.worker_threads or (os.cpu_count() or 1) + 1
         anyio.to_thread.current_default_thread_limiter().total_tokens = max(1, threads)
+        # Ending sessions has threads of its own (see api.deps.get_session): one per pooled
+        # connection, so a finished request never waits for a route to give up a thread.
+        app.state.session_finisher = anyio.CapacityLimiter(
+            max(1, settings.pool_size + settings.pool_max_overflow)
+        )
         yield
         hub = getattr(app.state, "incident_hub", None)
         if hub is not None:  # the SSE listener's own connection, opened on first subscriber
@@ -70,6 +78,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     # Leaflet and plugins, installed from npm at setup: maps work on a closed network.
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+    app.add_middleware(
+        Admission,
+        max_in_flight=settings.pool_size + settings.pool_max_overflow,
+        exempt=("/incidents/events", "/static/"),
+    )
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,

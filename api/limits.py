@@ -1,7 +1,8 @@
-"""Request body size limits, enforced before a byte reaches a route."""
+"""Limits enforced before a request reaches a route: body sizes and requests in flight."""
 
 from __future__ import annotations
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import problem
@@ -63,3 +64,30 @@ class BodySizeLimit:
 
 class _TooLarge(Exception):
     """Raised inside the app when a streamed body passes the limit."""
+
+
+class Admission:
+    """Let at most ``max_in_flight`` requests into the app at once; the rest wait their turn.
+
+    Each request holds at most one pooled database connection, so admitting no more requests
+    than the pool has connections means a route never waits for a connection held by a
+    finished request that is itself waiting for a thread (a deadlock that ends in pool
+    timeouts). Waiting here costs no thread and no connection. Long-lived streams
+    (``exempt`` prefixes: the server-sent events, static files) are not counted.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_in_flight: int, exempt: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.max_in_flight = max(1, max_in_flight)
+        self.exempt = exempt
+        self._slots: anyio.Semaphore | None = None  # made in the server's event loop
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request once a slot is free (exempt paths at once)."""
+        if scope["type"] != "http" or scope.get("path", "").startswith(self.exempt):
+            await self.app(scope, receive, send)
+            return
+        if self._slots is None:
+            self._slots = anyio.Semaphore(self.max_in_flight)
+        async with self._slots:
+            await self.app(scope, receive, send)

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     gridgis_home: Path = _default_home()  # GRIDGIS_HOME: embedded cluster and state
     statement_timeout_ms: int = 30_000  # STATEMENT_TIMEOUT_MS: no query holds a worker longer
     pool_timeout_s: float = 10.0  # POOL_TIMEOUT_S: wait for a free connection, then 503
+    pool_size: int = 5  # POOL_SIZE: database connections each API worker keeps open
+    pool_max_overflow: int = 10  # POOL_MAX_OVERFLOW: extra connections under load
     max_body_bytes: int = 2 * 1024 * 1024  # MAX_BODY_BYTES: JSON/XML request bodies
     max_upload_bytes: int = 512 * 1024 * 1024  # MAX_UPLOAD_BYTES: file uploads to */import
     page_max_items: int = 10_000  # PAGE_MAX_ITEMS: limits above this are clamped

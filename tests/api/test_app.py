@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
 
 import anyio.to_thread
+import httpx2 as httpx
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -14,6 +16,7 @@ from api.app import create_app
 from api.deps import get_session
 from gis.auth import Role
 from gis.settings import Settings
+from tests.api.live import live_server
 from tests.conftest import PROJECT_DATA
 
 DISTRICTS = PROJECT_DATA / "boundaries" / "beijing" / "districts"
@@ -164,3 +167,26 @@ def test_sync_request_work_runs_on_the_configured_number_of_threads(
 
     assert tokens(settings.model_copy(update={"worker_threads": 3})) == 3
     assert tokens(settings.model_copy(update={"worker_threads": None})) == (os.cpu_count() or 1) + 1
+
+
+def test_many_clients_on_few_threads_and_connections_never_deadlock(database_url: str) -> None:
+    # One thread and one pooled connection per worker: without admission control, a route
+    # waiting for the connection holds the only thread that the finished request holding
+    # the connection needs to answer, and everything ends in pool timeouts (503).
+    narrow = Settings(
+        database_url=database_url,
+        worker_threads=1,
+        pool_size=1,
+        pool_max_overflow=0,
+        pool_timeout_s=2.0,
+    )
+
+    async def storm(url: str) -> list[int]:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            replies = await asyncio.gather(*(client.get("/health") for _ in range(40)))
+        return [r.status_code for r in replies]
+
+    with live_server(narrow) as url:
+        statuses = asyncio.run(storm(url))
+
+    assert statuses == [200] * 40
