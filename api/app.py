@@ -9,7 +9,6 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import anyio
 import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -52,11 +51,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Sync routes and dependencies run on anyio's thread pool; see Settings.worker_threads.
         threads = settings.worker_threads or (os.cpu_count() or 1) + 1
         anyio.to_thread.current_default_thread_limiter().total_tokens = max(1, threads)
-        # Ending sessions has threads of its own (see api.deps.get_session): one per pooled
-        # connection, so a finished request never waits for a route to give up a thread.
-        app.state.session_finisher = anyio.CapacityLimiter(
-            max(1, settings.pool_size + settings.pool_max_overflow)
-        )
         yield
         hub = getattr(app.state, "incident_hub", None)
         if hub is not None:  # the SSE listener's own connection, opened on first subscriber
@@ -80,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     app.add_middleware(
         Admission,
-        max_in_flight=settings.pool_size + settings.pool_max_overflow,
+        max_in_flight=settings.pool_size + settings.pool_max_overflow,  # one connection each
         exempt=("/incidents/events", "/static/"),
     )
     app.add_middleware(

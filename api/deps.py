@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from typing import Annotated
 
-import anyio.to_thread
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
@@ -19,26 +18,10 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """Yield one session per request: commit if the route returns, roll back if it raises.
-
-    Creating a session does no I/O. Ending it (commit or rollback, then returning the
-    connection) runs on a thread pool of its own, not the one the routes run on: otherwise
-    routes holding every thread while they wait for a pooled connection, and finished requests
-    holding every connection while they wait for a thread to give it back, deadlock until the
-    pool timeout (seen as 503s from /health at 32 clients with 3 threads per worker).
-    """
-    session: Session = request.app.state.sessions()
-    finish = request.app.state.session_finisher
-    try:
+def get_session(request: Request) -> Iterator[Session]:
+    """Yield one session per request: commit if the route returns, roll back if it raises."""
+    with request.app.state.sessions.begin() as session:
         yield session
-    except BaseException:
-        await anyio.to_thread.run_sync(session.rollback, limiter=finish)
-        raise
-    else:
-        await anyio.to_thread.run_sync(session.commit, limiter=finish)
-    finally:
-        await anyio.to_thread.run_sync(session.close, limiter=finish)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
