@@ -360,17 +360,10 @@ def scratch_database(database_url: str | None) -> Iterator[Any]:
     """A fresh migrated database (PostGIS + pgRouting) on DATABASE_URL or the embedded cluster."""
     from gis.db import make_engine
     from gis.migrate import scratch_database as scratch
+    from gis.postgis import server_url
     from gis.settings import Settings
 
-    if database_url:
-        admin_url = Settings(database_url=database_url).database_url or database_url
-    else:
-        from gis.postgis import cluster_for
-
-        cluster = cluster_for(Settings())
-        cluster.start()
-        admin_url = cluster.url("postgres")
-    with scratch(admin_url, prefix="gridgis_bench") as url:
+    with scratch(server_url(Settings(database_url=database_url)), prefix="gridgis_bench") as url:
         engine = make_engine(url, statement_timeout_ms=None)
         try:
             yield engine

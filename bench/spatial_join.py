@@ -30,20 +30,11 @@ from gis.crs import from_metric, gauss_kruger_epsg, to_metric
 from gis.db import copy_rows, hex_ewkb, make_engine
 from gis.layers.membership import refresh_membership
 from gis.migrate import scratch_database
+from gis.postgis import server_url
 from gis.settings import Settings
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "boundaries" / "beijing"
 DISTRICTS = ("dongcheng", "xicheng")
-
-
-def _admin_url(url: str | None) -> str:
-    if url is not None:
-        return url
-    from gis.postgis import cluster_for
-
-    cluster = cluster_for(Settings())
-    cluster.start()
-    return cluster.url("postgres")
 
 
 def _cells(streets: gpd.GeoDataFrame, size_m: float) -> gpd.GeoDataFrame:
@@ -158,7 +149,8 @@ def main() -> None:
     parser.add_argument("--cell-size-m", type=float, default=260.0)
     parser.add_argument("--database-url")
     args = parser.parse_args()
-    with scratch_database(_admin_url(args.database_url), prefix="gridgis_bench") as url:
+    admin_url = server_url(Settings(database_url=args.database_url))
+    with scratch_database(admin_url, prefix="gridgis_bench") as url:
         _run(args, url)
 
 

@@ -361,3 +361,15 @@ def database_url(settings: Settings, *, start: bool = True) -> str:
     if start:
         cluster.start()
     return cluster.url()
+
+
+def server_url(settings: Settings) -> str:
+    """Return a URL for work on the server itself (creating and dropping scratch databases).
+
+    DATABASE_URL when set; otherwise the embedded cluster's ``postgres`` database (started).
+    """
+    if settings.database_url:
+        return settings.database_url
+    cluster = cluster_for(settings)
+    cluster.start()
+    return cluster.url("postgres")

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from gis.db import Base, make_engine
 from gis.migrate import scratch_database
+from gis.postgis import server_url
 from gis.settings import Settings
 
 SHARED_REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
@@ -23,15 +24,8 @@ PROJECT_DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def _admin_url() -> str:
-    url = os.environ.get("TEST_DATABASE_URL")
-    if url:
-        return Settings(database_url=url).database_url or url
-    from gis.postgis import cluster_for
-
     try:
-        cluster = cluster_for(Settings())
-        cluster.start()
-        return cluster.url("postgres")
+        return server_url(Settings(database_url=os.environ.get("TEST_DATABASE_URL")))
     except Exception as exc:
         pytest.fail(f"no PostGIS for the tests (set TEST_DATABASE_URL or fix: {exc})")
 
