@@ -84,6 +84,16 @@ def timed(label: str) -> Iterator[None]:
     print(f"  .. {label}: {TIMES[label]:.3f} s", file=sys.stderr, flush=True)
 
 
+def median_seconds(step: Callable[[], object], repeats: int = REPEATS) -> float:
+    """Run ``step`` ``repeats`` times; return the median wall time (sub-second steps are noisy)."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
@@ -332,20 +342,15 @@ def pgrouting_node_distances(
 
         with Session(bind=conn) as session:
             copy_rows(session, "bench_pgr_edge", frame, list(frame.columns))
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            rows = conn.execute(
-                text(
-                    "SELECT node, min(agg_cost) FROM pgr_drivingDistance("
-                    " 'SELECT id, source, target, cost, reverse_cost FROM bench_pgr_edge',"
-                    " CAST(:starts AS bigint[]), :budget, directed => false, equicost => false)"
-                    " GROUP BY node"
-                ),
-                {"starts": fv.tolist(), "budget": float(budget_m)},
-            ).all()
-            times.append(time.perf_counter() - t0)
-        elapsed = float(np.median(times))
+        query = text(
+            "SELECT node, min(agg_cost) FROM pgr_drivingDistance("
+            " 'SELECT id, source, target, cost, reverse_cost FROM bench_pgr_edge',"
+            " CAST(:starts AS bigint[]), :budget, directed => false, equicost => false)"
+            " GROUP BY node"
+        )
+        params = {"starts": fv.tolist(), "budget": float(budget_m)}
+        elapsed = median_seconds(lambda: conn.execute(query, params).all(), repeats)
+        rows = conn.execute(query, params).all()
         conn.execute(text("DROP TABLE bench_pgr_edge"))
     dist = np.full(n, np.inf)
     node = np.array([r[0] for r in rows], dtype=np.int64)
@@ -557,20 +562,13 @@ def real_benchmark(args: argparse.Namespace) -> None:
             node_max_diff, float(np.abs(nodes_ours[both] - nodes_nx[both]).max(initial=0))
         )
     # The timed steps take tens of milliseconds: repeat them and keep the median of each side.
-    ours_times = []
-    for _ in range(REPEATS):
-        t0 = time.perf_counter()
-        reach_all(graph, run["facility_snaps"], run["buildings"], budget_m=1000.0)
-        ours_times.append(time.perf_counter() - t0)
-    ours_reach = float(np.median(ours_times))
+    ours_reach = median_seconds(
+        lambda: reach_all(graph, run["facility_snaps"], run["buildings"], budget_m=1000.0)
+    )
     # pgRouting answers per node; the same output from our engine (buildings excluded)
-    node_times = []
-    for _ in range(REPEATS):
-        t0 = time.perf_counter()
-        for fsnap in run["facility_snaps"].values():
-            node_distances(graph, fsnap, budget_m=1000.0)
-        node_times.append(time.perf_counter() - t0)
-    ours_nodes_s = float(np.median(node_times))
+    ours_nodes_s = median_seconds(
+        lambda: [node_distances(graph, f, budget_m=1000.0) for f in run["facility_snaps"].values()]
+    )
 
     # --- pgRouting on the same graph, and the end-to-end database run, in one scratch database
     pg_line = "not run (--no-db)"
