@@ -18,6 +18,18 @@ MIN_SHARED_M = 0.5
 SNAP_M = 1e-3
 
 
+def compactness(area_m2: object, perimeter_m: object) -> NDArray[np.float64]:
+    """Polsby-Popper 4πA/P² from areas and perimeters (1 for a disc, 0 when degenerate).
+
+    >>> compactness(np.array([1.0]), np.array([4.0])).round(3).tolist()
+    [0.785]
+    """
+    area = np.asarray(area_m2, dtype=np.float64)
+    perimeter = np.asarray(perimeter_m, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(np.where(perimeter > 0, 4 * np.pi * area / perimeter**2, 0.0))
+
+
 def shared_edges(
     polys: GeomArray, *, min_shared_m: float = MIN_SHARED_M
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:

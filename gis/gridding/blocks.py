@@ -18,7 +18,13 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from gis.errors import InvalidInputError
-from gis.gridding.adjacency import GeomArray, dissolve, merge_small, single_parts
+from gis.gridding.adjacency import (
+    GeomArray,
+    compactness,
+    dissolve,
+    merge_small,
+    single_parts,
+)
 
 DEFAULT_MIN_BLOCK_M2 = 2_000.0
 # Strips narrower than this (2·area/perimeter, m) are road medians or verges, not blocks.
@@ -202,7 +208,7 @@ def building_blocks(
         )
         cuts.extend(more_cuts)
         stuck.extend(more_stuck)
-    pp = 4 * np.pi * shapely.area(blocks) / np.maximum(shapely.length(blocks), 1e-9) ** 2
+    pp = compactness(shapely.area(blocks), shapely.length(blocks))
     for b in np.flatnonzero((pp < THIN_BLOCK_PP) & ~oversize):
         cuts.extend(_thin_cuts(blocks[b], footprints[block_of == b]))
     if cuts:
@@ -260,7 +266,7 @@ def _thin_cuts(block: BaseGeometry, footprints: NDArray[np.object_]) -> list[Bas
     while stack:
         poly, members = stack.pop()
         area, length = shapely.area(poly), shapely.length(poly)
-        if length <= 0 or 4 * np.pi * area / length**2 >= THIN_BLOCK_PP:
+        if length <= 0 or compactness(area, length) >= THIN_BLOCK_PP:
             continue
         angle = _orientation_deg(poly)
         cx, cy = poly.centroid.x, poly.centroid.y

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse.csgraph import connected_components
 
+from gis.gridding.adjacency import compactness
 from gis.gridding.partition import BlockGraph
 from gis.gridding.rebalance import band_miss
 
@@ -88,11 +89,11 @@ def _improve(
         valid = (a_s > 0) & (p_s > 0)
         gain = np.full(len(block), -np.inf)
         if lift_min:
-            pp = 4 * np.pi * area / np.maximum(perimeter, 1e-9) ** 2
+            pp = compactness(area, perimeter)
             before = np.minimum(pp[source], pp[target])
             valid &= before < LIFT_BELOW
             v = valid
-            after = np.minimum(4 * np.pi * a_s[v] / p_s[v] ** 2, 4 * np.pi * a_t[v] / p_t[v] ** 2)
+            after = np.minimum(compactness(a_s[v], p_s[v]), compactness(a_t[v], p_t[v]))
             gain[v] = after - before[v]
         else:
             gain[valid] = (
@@ -126,7 +127,7 @@ def _improve(
 
 
 def _log_pp(area: NDArray[np.float64], perimeter: NDArray[np.float64]) -> NDArray[np.float64]:
-    return np.asarray(np.log(4 * np.pi * area / perimeter**2), dtype=np.float64)
+    return np.asarray(np.log(compactness(area, perimeter)), dtype=np.float64)
 
 
 def _connected(graph: BlockGraph, nodes: NDArray[np.int64]) -> bool:

@@ -12,6 +12,7 @@ import shapely
 from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
 
+from gis.gridding.adjacency import compactness
 from gis.gridding.blocks import assign_points
 
 # A cell edge within this distance (m) of a road centre line or the street edge runs along it.
@@ -26,11 +27,7 @@ def polsby_popper(cells: NDArray[np.object_]) -> NDArray[np.float64]:
     >>> round(float(polsby_popper(np.array([shapely.box(0, 0, 1, 1)]))[0]), 3)
     0.785
     """
-    area = shapely.area(cells)
-    perimeter = shapely.length(cells)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pp = np.where(perimeter > 0, 4 * np.pi * area / perimeter**2, 0.0)
-    return np.asarray(pp, dtype=np.float64)
+    return compactness(shapely.area(cells), shapely.length(cells))
 
 
 def road_share(
