@@ -241,15 +241,14 @@ def _bisect(
         poly, idx = stack.pop()
         if int(households[idx].sum()) <= max_households:
             continue
-        cut = _best_gap(poly, footprints[idx], households[idx], max_households)
-        if cut is None:
+        found = _best_gap(poly, footprints[idx], households[idx], max_households)
+        if found is None:
             stuck.append(footprints[idx[0]].centroid)
             continue
-        left_half, line, left_mask = cut
-        # The line overshoots the piece a little so it nodes with the edges it ends on.
-        cuts.append(shapely.intersection(line, poly.buffer(CUT_OVERSHOOT_M)))
-        stack.append((shapely.intersection(poly, left_half), idx[left_mask]))
-        stack.append((shapely.difference(poly, left_half), idx[~left_mask]))
+        line, left, right, on_left = _split_at(poly, footprints[idx], *found)
+        cuts.append(line)
+        stack.append((left, idx[on_left]))
+        stack.append((right, idx[~on_left]))
     return cuts, stuck
 
 
@@ -273,35 +272,65 @@ def _thin_cuts(block: BaseGeometry, footprints: NDArray[np.object_]) -> list[Bas
         minx, _, maxx, _ = _rotate(np.asarray([poly], dtype=object), -angle, cx, cy)[0].bounds
         if maxx - minx < 2 * THIN_PIECE_MIN_M:
             continue
-        lo_ok, hi_ok = minx + THIN_PIECE_MIN_M, maxx - THIN_PIECE_MIN_M
         if len(members):
-            bounds = shapely.bounds(_rotate(members, -angle, cx, cy))
-            lo, hi = bounds[:, 0], bounds[:, 2]
-            order = np.argsort(lo, kind="stable")
-            reach = np.maximum.accumulate(hi[order])
-            gaps = np.flatnonzero(reach[:-1] < lo[order][1:])
-            spots = np.concatenate(
-                [(reach[gaps] + lo[order][gaps + 1]) / 2, [lo[order][0] - 1.0, reach[-1] + 1.0]]
-            )
+            _, _, between, first, last = _gaps(members, angle, cx, cy)
+            spots = np.concatenate([between, [first - 1.0, last + 1.0]])
         else:
             spots = np.asarray([cx])
-        spots = spots[(spots > lo_ok) & (spots < hi_ok)]
+        spots = spots[(spots > minx + THIN_PIECE_MIN_M) & (spots < maxx - THIN_PIECE_MIN_M)]
         if len(spots) == 0:
             continue
         position = float(spots[np.argmin(np.abs(spots - (minx + maxx) / 2))])
-        reach_m = 2 * (maxx - minx) + 10.0
-        half = shapely.box(cx - reach_m, cy - reach_m, position, cy + reach_m)
-        line = shapely.linestrings([[position, cy - reach_m], [position, cy + reach_m]])
-        left_half, cut = _rotate(np.asarray([half, line], dtype=object), angle, cx, cy)
-        cuts.append(shapely.intersection(cut, poly.buffer(CUT_OVERSHOOT_M)))
-        left = (
-            shapely.bounds(_rotate(members, -angle, cx, cy))[:, 2] < position
-            if len(members)
-            else np.zeros(0, dtype=bool)
-        )
-        stack.append((shapely.intersection(poly, left_half), members[left]))
-        stack.append((shapely.difference(poly, left_half), members[~left]))
+        line, left, right, on_left = _split_at(poly, members, angle, position)
+        cuts.append(line)
+        stack.append((left, members[on_left]))
+        stack.append((right, members[~on_left]))
     return cuts
+
+
+def _gaps(
+    footprints: NDArray[np.object_], angle: float, cx: float, cy: float
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], float, float]:
+    """Where a cut square to ``angle`` passes between footprints (rotated about cx, cy).
+
+    Returns the footprints' order along the rotated x axis, the sorted positions ``g`` after
+    which a gap opens, the x of each gap's middle, and where the first footprint starts and
+    the last one ends.
+    """
+    bounds = shapely.bounds(_rotate(footprints, -angle, cx, cy))
+    lo, hi = bounds[:, 0], bounds[:, 2]
+    order = np.argsort(lo, kind="stable")
+    reach = np.maximum.accumulate(hi[order])
+    gaps = np.flatnonzero(reach[:-1] < lo[order][1:])  # cut after sorted position g
+    middles = (reach[gaps] + lo[order][gaps + 1]) / 2
+    return order, gaps, middles, float(lo[order][0]), float(reach[-1])
+
+
+def _split_at(
+    poly: BaseGeometry, footprints: NDArray[np.object_], angle: float, position: float
+) -> tuple[BaseGeometry, BaseGeometry, BaseGeometry, NDArray[np.bool_]]:
+    """Cut ``poly`` square to ``angle`` at rotated x ``position`` (rotation about its centroid).
+
+    Returns the cut line (overshooting the piece a little so it nodes with the edges it ends
+    on), the left and right pieces and which footprints lie on the left.
+    """
+    cx, cy = poly.centroid.x, poly.centroid.y
+    minx, miny, maxx, maxy = poly.bounds
+    reach_m = 2 * (maxx - minx + maxy - miny) + 10.0
+    half = shapely.box(cx - reach_m, cy - reach_m, position, cy + reach_m)
+    cut = shapely.linestrings([[position, cy - reach_m], [position, cy + reach_m]])
+    left_half, line = _rotate(np.asarray([half, cut], dtype=object), angle, cx, cy)
+    on_left = (
+        shapely.bounds(_rotate(footprints, -angle, cx, cy))[:, 2] < position
+        if len(footprints)
+        else np.zeros(0, dtype=bool)
+    )
+    return (
+        shapely.intersection(line, poly.buffer(CUT_OVERSHOOT_M)),
+        shapely.intersection(poly, left_half),
+        shapely.difference(poly, left_half),
+        on_left,
+    )
 
 
 def _best_gap(
@@ -309,11 +338,11 @@ def _best_gap(
     footprints: NDArray[np.object_],
     households: NDArray[np.int64],
     max_households: int,
-) -> tuple[BaseGeometry, BaseGeometry, NDArray[np.bool_]] | None:
+) -> tuple[float, float] | None:
     """Find the straight cut through a gap that best matches the wanted household split.
 
-    Returns the half-plane (a large polygon) of the "left" side, the cut line and which
-    buildings are on the left, or None when every direction is blocked by footprints.
+    Returns its angle and position (for `_split_at`), or None when every direction is blocked
+    by footprints.
     """
     if len(footprints) < 2:
         return None
@@ -325,32 +354,19 @@ def _best_gap(
     best: tuple[float, float, float] | None = None  # (error, angle, position)
     # The block's own axes first, then north-south/east-west (Beijing's street grid).
     for angle, turn in [(base + t, t) for t in SPLIT_ANGLES_DEG] + [(0.0, 0.0), (90.0, 0.0)]:
-        bounds = shapely.bounds(_rotate(footprints, -angle, cx, cy))
-        lo, hi = bounds[:, 0], bounds[:, 2]
-        order = np.argsort(lo, kind="stable")
-        reach = np.maximum.accumulate(hi[order])
-        gaps = np.flatnonzero(reach[:-1] < lo[order][1:])  # cut after sorted position g
+        order, gaps, middles, _, _ = _gaps(footprints, angle, cx, cy)
         if len(gaps) == 0:
             continue
         left_hh = np.cumsum(households[order])[gaps]
         errors = np.abs(left_hh - want_left)
         g = int(np.argmin(errors))
-        position = (reach[gaps[g]] + lo[order][gaps[g] + 1]) / 2
         # A small preference for the block's own axes keeps cuts square to the streets.
         error = float(errors[g]) * (1.0 if turn in (0.0, 90.0) else 1.1)
         if best is None or error < best[0]:
-            best = (error, angle, float(position))
+            best = (error, angle, float(middles[g]))
     if best is None:
         return None
-    _, angle, position = best
-    minx, miny, maxx, maxy = poly.bounds
-    reach_m = 2 * (maxx - minx + maxy - miny) + 10.0
-    half = shapely.box(cx - reach_m, cy - reach_m, position, cy + reach_m)
-    cut = shapely.linestrings([[position, cy - reach_m], [position, cy + reach_m]])
-    left_half, line = _rotate(np.asarray([half, cut], dtype=object), angle, cx, cy)
-    rotated = _rotate(footprints, -angle, cx, cy)
-    left_mask = shapely.bounds(rotated)[:, 2] < position
-    return left_half, line, left_mask
+    return best[1], best[2]
 
 
 def _orientation_deg(poly: BaseGeometry) -> float:
