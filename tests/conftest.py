@@ -11,9 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from api.app import create_app
+from api.deps import get_session
 from gis.db import Base, make_engine
 from gis.migrate import scratch_database
 from gis.postgis import server_url
@@ -77,3 +80,14 @@ def real_data() -> Path:
     if not SHARED_REAL.exists():
         pytest.fail(f"shared real data not found at {SHARED_REAL}")
     return SHARED_REAL
+
+
+def app_client(settings: Settings, session: Session) -> TestClient:
+    """A client of ``create_app(settings)`` whose requests all use the test's ``session``.
+
+    Use it as a context manager (``with app_client(...) as client``) to run the app's
+    lifespan; nothing a request writes outlives the test's rolled-back session.
+    """
+    app = create_app(settings)
+    app.dependency_overrides[get_session] = lambda: session
+    return TestClient(app)

@@ -8,16 +8,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from api.app import create_app
-from api.deps import get_session
 from gis.settings import Settings
+from tests.conftest import app_client
 
 
 @pytest.fixture
 def client(settings: Settings, session: Session) -> Iterator[TestClient]:
-    app = create_app(settings)
-    app.dependency_overrides[get_session] = lambda: session
-    with TestClient(app) as test_client:
+    with app_client(settings, session) as test_client:
         yield test_client
 
 

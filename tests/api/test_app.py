@@ -13,11 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.deps import get_session
 from gis.auth import Role
 from gis.settings import Settings
 from tests.api.live import live_server
-from tests.conftest import PROJECT_DATA
+from tests.conftest import PROJECT_DATA, app_client
 
 DISTRICTS = PROJECT_DATA / "boundaries" / "beijing" / "districts"
 
@@ -157,9 +156,7 @@ def test_sync_request_work_runs_on_the_configured_number_of_threads(
     settings: Settings, session: Session
 ) -> None:
     def tokens(app_settings: Settings) -> float:
-        app = create_app(app_settings)
-        app.dependency_overrides[get_session] = lambda: session
-        with TestClient(app) as client:
+        with app_client(app_settings, session) as client:
             assert client.portal is not None
             return client.portal.call(
                 lambda: anyio.to_thread.current_default_thread_limiter().total_tokens

@@ -9,18 +9,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.app import create_app
-from api.deps import get_session
 from gis.auth import Principal, Role, create_user, issue_api_key
 from gis.auth_cache import PrincipalCache
 from gis.settings import Settings
 from gis.users import AppUser
+from tests.conftest import app_client
 
 
 def _client(settings: Settings, session: Session, auth_cache_s: float) -> TestClient:
-    app = create_app(settings.model_copy(update={"auth_cache_s": auth_cache_s}))
-    app.dependency_overrides[get_session] = lambda: session
-    return TestClient(app)
+    return app_client(settings.model_copy(update={"auth_cache_s": auth_cache_s}), session)
 
 
 def _machine_key(session: Session) -> tuple[int, str]:

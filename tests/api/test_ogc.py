@@ -10,12 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from api.app import create_app
-from api.deps import get_session
 from gis.auth import Role
 from gis.ogc.collections import COLLECTIONS, PERSONAL_TABLES
 from gis.settings import Settings
 from tests.api.ogc_sample import ORIGIN_LAT, ORIGIN_LON, STEP, Sample, load_sample
+from tests.conftest import app_client
 
 GEOJSON = "application/geo+json"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -29,9 +28,8 @@ def sample(session: Session) -> Sample:
 @pytest.fixture
 def anon(settings: Settings, session: Session) -> Iterator[TestClient]:
     """A client of an app that lets anonymous callers read non-personal layers."""
-    app = create_app(settings.model_copy(update={"anonymous_read": True, "page_max_items": 25}))
-    app.dependency_overrides[get_session] = lambda: session
-    with TestClient(app) as test_client:
+    opened = settings.model_copy(update={"anonymous_read": True, "page_max_items": 25})
+    with app_client(opened, session) as test_client:
         yield test_client
 
 

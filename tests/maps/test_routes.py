@@ -11,12 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from api.app import create_app
-from api.deps import get_session
 from gis.auth import Role, create_user, issue_api_key
 from gis.settings import Settings
 from maps.assets import require_vendor
 from maps.pages import NO_CASES, NO_CELLS, NO_RUN
+from tests.conftest import app_client
 from tests.maps.city import City, load_city
 
 EXTERNAL = re.compile(r"<(?:script|link)\b[^>]*(?:src|href)=[\"']?(?:https?:)?//", re.I)
@@ -24,9 +23,7 @@ EXTERNAL = re.compile(r"<(?:script|link)\b[^>]*(?:src|href)=[\"']?(?:https?:)?//
 
 @pytest.fixture
 def client(settings: Settings, session: Session) -> Iterator[TestClient]:
-    app = create_app(settings)
-    app.dependency_overrides[get_session] = lambda: session
-    with TestClient(app) as test_client:
+    with app_client(settings, session) as test_client:
         yield test_client
 
 
