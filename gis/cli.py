@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from gis import __version__
 from gis.auth import Role
-from gis.cli_context import cli_engine
+from gis.cli_context import cli_engine, cli_session
 from gis.divisions import DivisionLevel
 from gis.errors import GisError, ImportValidationError
 from gis.settings import Settings, get_settings
@@ -76,7 +76,6 @@ def _print_report_problems(error: ImportValidationError) -> None:
 
 
 def _cmd_import_boundaries(args: argparse.Namespace, settings: Settings) -> int:
-    from sqlalchemy.orm import Session
 
     from gis.boundaries import BoundaryImportOptions, import_boundaries
 
@@ -89,9 +88,8 @@ def _cmd_import_boundaries(args: argparse.Namespace, settings: Settings) -> int:
         layer=args.layer,
         reference=Path(args.reference) if args.reference else None,
     )
-    engine = cli_engine(settings)
     try:
-        with Session(engine) as session, session.begin():
+        with cli_session(settings) as session:
             report = import_boundaries(session, args.file, options)
     except ImportValidationError as exc:
         if args.json:
@@ -99,8 +97,6 @@ def _cmd_import_boundaries(args: argparse.Namespace, settings: Settings) -> int:
         else:
             _print_report_problems(exc)
         return 1
-    finally:
-        engine.dispose()
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
         return 0

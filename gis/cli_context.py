@@ -1,6 +1,7 @@
 """What every CLI command needs before it works: a migrated engine and the acting principal."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from sqlalchemy import Engine, select
@@ -49,9 +50,19 @@ def run_as_user(
     The CLI's write commands act as ``username`` (or the system principal): a failure rolls
     everything back, and the engine is closed whatever happens.
     """
+    with cli_session(settings) as session:
+        return body(session, cli_principal(session, username))
+
+
+@contextmanager
+def cli_session(settings: Settings) -> Iterator[Session]:
+    """One transaction on a short-lived engine: committed on success, rolled back on error.
+
+    The engine is closed whatever happens, so a CLI command leaves no connection behind.
+    """
     engine = cli_engine(settings)
     try:
         with Session(engine) as session, session.begin():
-            return body(session, cli_principal(session, username))
+            yield session
     finally:
         engine.dispose()

@@ -19,7 +19,7 @@ import folium
 from sqlalchemy.orm import Session
 
 from gis.auth import Principal
-from gis.cli_context import cli_engine, cli_principal
+from gis.cli_context import run_as_user
 from gis.settings import Settings
 from maps.assets import write_map
 
@@ -56,13 +56,9 @@ def register(subparsers: Any) -> None:
 def _command(builder: Builder) -> Callable[[argparse.Namespace, Settings], int]:
     def run(args: argparse.Namespace, settings: Settings) -> int:
         start = time.perf_counter()
-        engine = cli_engine(settings)
-        try:
-            with Session(engine) as session, session.begin():
-                principal = cli_principal(session, args.as_user)
-                fmap = builder(session, principal, args, settings)
-        finally:
-            engine.dispose()
+        fmap = run_as_user(
+            settings, args.as_user, lambda session, who: builder(session, who, args, settings)
+        )
         out = write_map(fmap, args.out)
         size_kb = out.stat().st_size / 1024
         elapsed = time.perf_counter() - start

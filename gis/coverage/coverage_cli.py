@@ -17,25 +17,14 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.orm import Session
 
-from gis.cli_context import cli_engine
+from gis.cli_context import cli_session
 from gis.errors import InvalidInputError
 from gis.settings import Settings
 
 console = Console()
 err_console = Console(stderr=True)
 Handler = Callable[[argparse.Namespace, Settings], int]
-
-
-@contextmanager
-def _session(settings: Settings) -> Iterator[Session]:
-    engine = cli_engine(settings)
-    try:
-        with Session(engine) as session, session.begin():
-            yield session
-    finally:
-        engine.dispose()
 
 
 @contextmanager
@@ -71,7 +60,7 @@ def _print_json(value: Any) -> None:
 def _cmd_network_import(args: argparse.Namespace, settings: Settings) -> int:
     from gis.network.service import import_network
 
-    with _session(settings) as session:
+    with cli_session(settings) as session:
         result = import_network(
             session,
             args.file,
@@ -99,7 +88,7 @@ def _cmd_network_import(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_network_list(args: argparse.Namespace, settings: Settings) -> int:
     from gis.network.service import list_networks
 
-    with _session(settings) as session:
+    with cli_session(settings) as session:
         rows = list_networks(session)
     if args.json:
         _print_json(rows)
@@ -119,7 +108,7 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from gis.coverage.queries import run_dict
     from gis.coverage.service import rerun_coverage, run_coverage
 
-    with _session(settings) as session, _progress(not args.json) as progress:
+    with cli_session(settings) as session, _progress(not args.json) as progress:
         if args.rerun is not None:
             run = rerun_coverage(session, args.rerun, created_by="cli", progress=progress)
         else:
@@ -189,7 +178,7 @@ def _pct(share: float | None) -> str:
 def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from gis.coverage.queries import get_run, report_table, run_dict
 
-    with _session(settings) as session:
+    with cli_session(settings) as session:
         run = run_dict(get_run(session, args.run_id))
         table = report_table(session, args.run_id, level=args.level)
     if args.json:
@@ -225,7 +214,7 @@ def _cmd_site(args: argparse.Namespace, settings: Settings) -> int:
 
         frame = gpd.read_file(args.candidates).to_crs(4326)
         points = np.asarray(frame.geometry.representative_point().to_numpy(), dtype=object)
-    with _session(settings) as session, _progress(not args.json) as progress:
+    with cli_session(settings) as session, _progress(not args.json) as progress:
         report = site_facilities(
             session,
             args.run_id,

@@ -18,7 +18,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from gis.auth import Principal
-from gis.cli_context import cli_engine, cli_principal, run_as_user
+from gis.cli_context import cli_engine, cli_principal, cli_session, run_as_user
 from gis.errors import InvalidInputError
 from gis.settings import Settings
 
@@ -151,12 +151,8 @@ def _plan_summary(plan: Any) -> dict[str, Any]:
 def _cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     from gis.gridding.service import validate
 
-    engine = cli_engine(settings)
-    try:
-        with Session(engine) as session:
-            report = validate(session, args.plan_id)
-    finally:
-        engine.dispose()
+    with cli_session(settings) as session:
+        report = validate(session, args.plan_id)
     _emit(args, report.to_dict())
     return 0 if report.ok else 1
 
@@ -217,12 +213,8 @@ def _cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     from gis.gridding.store import history
 
-    engine = cli_engine(settings)
-    try:
-        with Session(engine) as session:
-            rows = history(session, args.street)
-    finally:
-        engine.dispose()
+    with cli_session(settings) as session:
+        rows = history(session, args.street)
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
         return 0
@@ -245,12 +237,8 @@ def _cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from gis.gridding.export import export_plan
 
-    engine = cli_engine(settings)
-    try:
-        with Session(engine) as session:
-            path, count = export_plan(session, args.plan_id, Path(args.output))
-    finally:
-        engine.dispose()
+    with cli_session(settings) as session:
+        path, count = export_plan(session, args.plan_id, Path(args.output))
     _emit(args, {"plan_id": args.plan_id, "path": str(path), "cells": count})
     return 0
 

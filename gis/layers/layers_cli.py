@@ -17,9 +17,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.orm import Session
 
-from gis.cli_context import cli_engine, cli_principal
+from gis.cli_context import cli_principal, cli_session
 from gis.errors import ImportReport, ImportValidationError, InvalidInputError
 from gis.settings import Settings
 
@@ -27,16 +26,6 @@ console = Console()
 err_console = Console(stderr=True)
 Handler = Callable[[argparse.Namespace, Settings], int]
 IMPORT_KINDS = ("building", "facility", "component", "osm")
-
-
-@contextmanager
-def _session(settings: Settings) -> Iterator[Session]:
-    engine = cli_engine(settings)
-    try:
-        with Session(engine) as session, session.begin():
-            yield session
-    finally:
-        engine.dispose()
 
 
 def _fields(pairs: list[str] | None) -> dict[str, str]:
@@ -79,7 +68,7 @@ def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
     result: dict[str, Any]
     try:
-        with _session(settings) as session:
+        with cli_session(settings) as session:
             principal = cli_principal(session, args.as_user)
             if args.kind == "osm":
                 osm = import_osm(session, args.file, settings=settings, principal=principal)
@@ -151,7 +140,7 @@ def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
     fmt = args.format or Path(args.out).suffix.lstrip(".").lower().replace("json", "geojson")
     fmt = "geojson" if fmt == "geogeojson" else fmt
-    with _session(settings) as session:
+    with cli_session(settings) as session:
         principal = cli_principal(session, args.as_user)
         count = export_layer(session, args.kind, principal, args.out, fmt=fmt)
     if args.json:
@@ -164,7 +153,7 @@ def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
     from gis.layers.membership import refresh_membership
 
-    with _session(settings) as session:
+    with cli_session(settings) as session:
         report = refresh_membership(session, layers=args.layer, street_codes=args.street)
     rows = {
         str(layer): {

@@ -169,11 +169,11 @@ def write_facilities(
 def _cmd(args: argparse.Namespace, settings: Any) -> int:
     from rich.console import Console
 
-    from gis.layers.layers_cli import _session
+    from gis.cli_context import cli_session
     from gis.synth.buildings import street_codes_of
 
     console = Console()
-    with _session(settings) as session:
+    with cli_session(settings) as session:
         codes = street_codes_of(session, streets=args.street, district=args.district)
         counts = write_facilities(session, codes, seed=args.seed)
     total = sum(sum(c.values()) for c in counts.values())

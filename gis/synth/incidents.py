@@ -535,7 +535,7 @@ def synth_incidents(
 
 # ------------------------------------------------------------------------------------ CLI
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from gis.cli_context import cli_engine
+    from gis.cli_context import cli_session
 
     streets = tuple(args.street)
     options = SynthIncidentOptions(
@@ -545,13 +545,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         seed=args.seed,
         duplicate_share=args.duplicates,
     )
-    engine = cli_engine(settings)
-    try:
-        with Session(engine) as session, session.begin():
-            removed = clear_synthetic_incidents(session, streets) if args.replace else 0
-            report = synth_incidents(session, options)
-    finally:
-        engine.dispose()
+    with cli_session(settings) as session:
+        removed = clear_synthetic_incidents(session, streets) if args.replace else 0
+        report = synth_incidents(session, options)
     print(
         f"removed {removed}, wrote {report.incidents} synthetic incidents "
         f"({report.duplicates} duplicates) and {report.events} events: {report.by_status}"

@@ -383,14 +383,14 @@ def _cmd(args: argparse.Namespace, settings: Any) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
+    from gis.cli_context import cli_session
     from gis.layers.keys import ResidentCrypto
-    from gis.layers.layers_cli import _session
 
     console = Console()
     crypto = ResidentCrypto.from_settings(settings)
     started = time.perf_counter()
     totals = {"households": 0, "people": 0, "missing_dwellings": 0}
-    with _session(settings) as session:
+    with cli_session(settings) as session:
         codes = population_streets(
             session,
             streets=args.street,

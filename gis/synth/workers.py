@@ -54,16 +54,12 @@ def synth_grid_workers(session: Session, street_codes: Sequence[str]) -> int:
 def _cmd(args: argparse.Namespace, settings: Any) -> int:
     from rich.console import Console
 
-    from gis.cli_context import cli_engine
+    from gis.cli_context import cli_session
     from gis.synth.buildings import street_codes_of
 
-    engine = cli_engine(settings)
-    try:
-        with Session(engine) as session, session.begin():
-            codes = street_codes_of(session, streets=args.street, district=args.district)
-            assigned = synth_grid_workers(session, codes)
-    finally:
-        engine.dispose()
+    with cli_session(settings) as session:
+        codes = street_codes_of(session, streets=args.street, district=args.district)
+        assigned = synth_grid_workers(session, codes)
     Console().print(f"{assigned:,} cells of {len(codes)} street(s) got a synthetic grid worker")
     return 0
 
