@@ -16,7 +16,7 @@ from gis.coverage.stats import completeness_table, coverage_table
 from gis.coverage.writer import write_isochrones, write_stats
 from gis.network.graph import WalkGraph
 
-LEVELS = ("grid", "community", "street")
+LEVELS = ("grid", "community", "street")  # the areas statistics are stored for
 MAX_REPORTED = 50
 
 

@@ -16,11 +16,11 @@ from sqlalchemy import ColumnElement, Select, and_, func, select, true
 from sqlalchemy.orm import Session
 
 from gis.auth import Permission, Principal
+from gis.coverage.outputs import LEVELS
 from gis.coverage.store import CoverageGap, CoverageResult, CoverageRun, CoverageStat, Isochrone
 from gis.errors import CoverageInputError, NotFoundError
 from gis.layers.buildings import Building
 
-STAT_LEVELS = ("grid", "community", "street")
 _RESIDENT_FIGURES = (
     "residents",
     "dwellings",
@@ -181,8 +181,8 @@ def area_stats(
         For principals who may not read people, resident and dwelling figures of areas with
         fewer residents than this are returned as None (small-cell suppression).
     """
-    if level not in STAT_LEVELS:
-        raise CoverageInputError(f"level must be one of {list(STAT_LEVELS)}, got {level!r}")
+    if level not in LEVELS:
+        raise CoverageInputError(f"level must be one of {list(LEVELS)}, got {level!r}")
     get_run(session, run_id)
     condition: ColumnElement[bool] = true()
     if category is not None:
