@@ -44,3 +44,11 @@ def login(client: TestClient, session: Session):  # type: ignore[no-untyped-def]
         return _login(client, session, username, **user)
 
     return make
+
+
+def key_headers(session: Session, username: str, **user: object) -> dict[str, str]:
+    """Create a user with an API key and return its headers (no password hashing: fast)."""
+    from gis.auth import create_user, issue_api_key
+
+    key = issue_api_key(session, create_user(session, username=username, **user))  # type: ignore[arg-type]
+    return {"Authorization": f"Bearer {key}"}

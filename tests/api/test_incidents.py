@@ -9,8 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from gis.auth import Role, create_user, issue_api_key
+from gis.auth import Role
 from gis.crs import wgs84_to_gcj02
+from tests.api.conftest import key_headers
 from tests.api.ogc_sample import ORIGIN_LAT, ORIGIN_LON, load_sample
 
 A01 = (ORIGIN_LON + 0.001, ORIGIN_LAT + 0.0005)
@@ -23,8 +24,7 @@ def people(session: Session) -> dict[str, dict[str, str]]:
     """Users with API keys (no password hashing: the tests stay fast)."""
 
     def login(name: str, **user: Any) -> dict[str, str]:
-        key = issue_api_key(session, create_user(session, username=name, **user))
-        return {"Authorization": f"Bearer {key}"}
+        return key_headers(session, name, **user)
 
     load_sample(session)
     return {

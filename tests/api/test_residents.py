@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gis.audit import AuditRecord
-from gis.auth import Role, create_user, issue_api_key
+from gis.auth import Role
+from tests.api.conftest import key_headers
 from tests.api.ogc_sample import load_sample
 
 PROBLEM = "application/problem+json"
@@ -28,8 +29,7 @@ def people(session: Session) -> dict[str, dict[str, str]]:
     """Users with API keys (no password hashing: the tests stay fast)."""
 
     def login(name: str, **user: Any) -> dict[str, str]:
-        key = issue_api_key(session, create_user(session, username=name, **user))
-        return {"Authorization": f"Bearer {key}"}
+        return key_headers(session, name, **user)
 
     load_sample(session)
     return {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from gis.crs import wgs84_to_gcj02
 from gis.divisions import Division, DivisionLevel
 from gis.errors import ImportValidationError, InvalidInputError
 from tests.conftest import PROJECT_DATA
+from tests.gis.geojson_files import feature, feature_collection, write_json
 
 BEIJING = PROJECT_DATA / "boundaries" / "beijing"
 DONGCHENG_STREETS = BEIJING / "subdistricts" / "dongcheng-all.geojson"
@@ -26,20 +26,6 @@ DONGCHENG = BEIJING / "districts" / "dongcheng-outline.geojson"
 XICHENG = BEIJING / "districts" / "xicheng-outline.geojson"
 XICHENG_STREETS = BEIJING / "subdistricts" / "xicheng-all.geojson"
 NETWORK = PROJECT_DATA / "network" / "beijing_inner_drive_osm2024.gpkg"
-
-
-def _fc(features: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"type": "FeatureCollection", "features": features}
-
-
-def _feature(geom: Any, **props: Any) -> dict[str, Any]:
-    return {"type": "Feature", "properties": props, "geometry": geom}
-
-
-def _write(tmp_path: Path, name: str, data: dict[str, Any]) -> Path:
-    path = tmp_path / name
-    path.write_text(json.dumps(data, ensure_ascii=False))
-    return path
 
 
 def _snapshot(session: Session) -> list[tuple[str, str, str]]:
@@ -100,45 +86,47 @@ def test_reimport_updates_instead_of_duplicating(with_district: Session) -> None
 
 
 def _bad_case(tmp_path: Path, features: list[dict[str, Any]]) -> tuple[Path, BoundaryImportOptions]:
-    return _write(tmp_path, "bad.geojson", _fc(features)), BoundaryImportOptions()
+    return write_json(
+        tmp_path, "bad.geojson", feature_collection(features)
+    ), BoundaryImportOptions()
 
 
-GOOD = _feature(mapping(STREET), code="110101999000", Name="好街道")
+GOOD = feature(mapping(STREET), code="110101999000", Name="好街道")
 BOWTIE = Polygon([(116.40, 39.90), (116.41, 39.91), (116.41, 39.90), (116.40, 39.91)])
 
 
 @pytest.mark.parametrize(
     ("bad", "reason"),
     [
-        (_feature(mapping(BOWTIE), code="110101998000", Name="自交街道"), "Self-intersection"),
-        (_feature(None, code="110101998000", Name="空街道"), "missing geometry"),
+        (feature(mapping(BOWTIE), code="110101998000", Name="自交街道"), "Self-intersection"),
+        (feature(None, code="110101998000", Name="空街道"), "missing geometry"),
         (
-            _feature({"type": "Polygon", "coordinates": []}, code="110101998000", Name="空"),
+            feature({"type": "Polygon", "coordinates": []}, code="110101998000", Name="空"),
             "empty geometry",
         ),
-        (_feature(mapping(Point(116.4, 39.9)), code="110101998000", Name="点"), "type is Point"),
+        (feature(mapping(Point(116.4, 39.9)), code="110101998000", Name="点"), "type is Point"),
         (
-            _feature(mapping(box(10.0, 45.0, 10.1, 45.1)), code="110101998000", Name="外国"),
+            feature(mapping(box(10.0, 45.0, 10.1, 45.1)), code="110101998000", Name="外国"),
             "outside China",
         ),
         (
-            _feature(mapping(box(39.90, 116.40, 39.91, 116.41)), code="110101998000", Name="反"),
+            feature(mapping(box(39.90, 116.40, 39.91, 116.41)), code="110101998000", Name="反"),
             "swapped",
         ),
-        (_feature(mapping(box(116.42, 39.9, 116.43, 39.91)), Name="无代码"), "missing code"),
+        (feature(mapping(box(116.42, 39.9, 116.43, 39.91)), Name="无代码"), "missing code"),
         (
-            _feature(mapping(box(116.42, 39.9, 116.43, 39.91)), code="110101999000", Name="重"),
+            feature(mapping(box(116.42, 39.9, 116.43, 39.91)), code="110101999000", Name="重"),
             "duplicate code 110101999 ",
         ),
         (
-            _feature(mapping(box(116.42, 39.9, 116.43, 39.91)), code="1101019", Name="短"),
+            feature(mapping(box(116.42, 39.9, 116.43, 39.91)), code="1101019", Name="短"),
             "has 7 digits",
         ),
         (
-            _feature(mapping(box(116.42, 39.9, 116.43, 39.91)), code="110105001000", Name="孤"),
+            feature(mapping(box(116.42, 39.9, 116.43, 39.91)), code="110105001000", Name="孤"),
             "parent division 110105 does not exist",
         ),
-        (_feature(mapping(box(116.42, 39.9, 116.43, 39.91)), code="110101998000"), "missing name"),
+        (feature(mapping(box(116.42, 39.9, 116.43, 39.91)), code="110101998000"), "missing name"),
     ],
     ids=[
         "self-intersecting",
@@ -172,10 +160,10 @@ def test_bad_feature_is_named_and_nothing_is_written(
 
 
 def test_code_of_the_wrong_level_is_refused(with_district: Session, tmp_path: Path) -> None:
-    path = _write(
+    path = write_json(
         tmp_path,
         "community.geojson",
-        _fc([_feature(mapping(STREET), code="110101001001", Name="某社区")]),
+        feature_collection([feature(mapping(STREET), code="110101001001", Name="某社区")]),
     )
 
     with pytest.raises(ImportValidationError) as info:
@@ -191,8 +179,10 @@ def test_code_of_the_wrong_level_is_refused(with_district: Session, tmp_path: Pa
 def test_repair_fixes_a_self_intersection_and_reports_it(
     with_district: Session, tmp_path: Path
 ) -> None:
-    path = _write(
-        tmp_path, "bowtie.geojson", _fc([_feature(mapping(BOWTIE), code="110101998000", Name="修")])
+    path = write_json(
+        tmp_path,
+        "bowtie.geojson",
+        feature_collection([feature(mapping(BOWTIE), code="110101998000", Name="修")]),
     )
 
     report = import_boundaries(with_district, path, BoundaryImportOptions(repair=True))
@@ -236,8 +226,10 @@ def test_gcj02_declared_file_is_converted_to_wgs84(with_district: Session, tmp_p
     gcj_box = shapely.transform(
         STREET, lambda xy: np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1]))
     )
-    path = _write(
-        tmp_path, "gcj.geojson", _fc([_feature(mapping(gcj_box), code="110101998000", Name="火星")])
+    path = write_json(
+        tmp_path,
+        "gcj.geojson",
+        feature_collection([feature(mapping(gcj_box), code="110101998000", Name="火星")]),
     )
 
     import_boundaries(with_district, path, BoundaryImportOptions(crs="gcj02"))
@@ -319,7 +311,7 @@ def test_unreadable_files_get_a_clear_error(
 
 
 def test_file_without_features_is_refused(with_district: Session, tmp_path: Path) -> None:
-    path = _write(tmp_path, "none.geojson", _fc([]))
+    path = write_json(tmp_path, "none.geojson", feature_collection([]))
 
     with pytest.raises(InvalidInputError, match="no features"):
         import_boundaries(with_district, path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,26 +13,18 @@ from sqlalchemy.orm import Session
 
 from gis.auth import authenticate, login
 from gis.cli import main
-from gis.settings import get_settings
-from tests.gis.test_boundaries import BOWTIE, DONGCHENG, GOOD, _fc, _feature, _write
-
-
-@pytest.fixture
-def cli_env(db: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    yield db
-    get_settings.cache_clear()
+from tests.gis.geojson_files import feature, feature_collection, write_json
+from tests.gis.test_boundaries import BOWTIE, DONGCHENG, GOOD
 
 
 def test_cli_reports_each_bad_feature_as_json_and_exits_1(
     cli_env: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["import", "boundaries", str(DONGCHENG)]) == 0
-    path = _write(
+    path = write_json(
         tmp_path,
         "bad.geojson",
-        _fc([GOOD, _feature(mapping(BOWTIE), code="110101998000", Name="自交街道")]),
+        feature_collection([GOOD, feature(mapping(BOWTIE), code="110101998000", Name="自交街道")]),
     )
     capsys.readouterr()
 

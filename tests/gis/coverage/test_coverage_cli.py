@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from gis.cli import main
-from gis.settings import get_settings
 from tests.gis.coverage.campus import (
     TSINGHUA,
     campus_buildings,
@@ -19,14 +17,6 @@ from tests.gis.coverage.campus import (
     insert_facilities,
 )
 from tests.gis.coverage.test_service import ASSIGN_AREAS
-
-
-@pytest.fixture
-def cli_env(db: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    yield db
-    get_settings.cache_clear()
 
 
 def test_network_import_coverage_run_report_and_site(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -11,21 +10,18 @@ import pytest
 from sqlalchemy import Engine, text
 
 from gis.cli import main
-from gis.settings import get_settings
 from tests.conftest import PROJECT_DATA
 
 STREET = "110101011"
 
 
 @pytest.fixture
-def cli_env(db: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    get_settings.cache_clear()
+def cli_env(cli_env: Engine) -> Engine:
+    """The shared CLI database, with Dongcheng's boundaries imported through the CLI."""
     beijing = PROJECT_DATA / "boundaries" / "beijing"
     assert main(["import", "boundaries", str(beijing / "districts/dongcheng-outline.geojson")]) == 0
     assert main(["import", "boundaries", str(beijing / "subdistricts/dongcheng-all.geojson")]) == 0
-    yield db
-    get_settings.cache_clear()
+    return cli_env
 
 
 def _json(capsys: pytest.CaptureFixture[str]) -> object:

@@ -24,24 +24,11 @@ from gis.layers.components import Component
 from gis.layers.facilities import Facility
 from gis.layers.imports import LayerImportOptions, import_layer_file
 from tests.conftest import PROJECT_DATA
+from tests.gis.geojson_files import feature, feature_collection, write_json
 from tests.gis.layers.conftest import EAST_GRID, STREET_CODE, WEST_GRID, Town
 
 NETWORK = PROJECT_DATA / "network" / "beijing_inner_drive_osm2024.gpkg"
 GEOD = Geod(ellps="WGS84")
-
-
-def _fc(features: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"type": "FeatureCollection", "features": features}
-
-
-def _feature(geom: Any, **props: Any) -> dict[str, Any]:
-    return {"type": "Feature", "properties": props, "geometry": geom}
-
-
-def _write(tmp_path: Path, name: str, data: dict[str, Any]) -> Path:
-    path = tmp_path / name
-    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    return path
 
 
 def _footprint(lon: float, lat: float) -> Polygon:
@@ -51,7 +38,7 @@ def _footprint(lon: float, lat: float) -> Polygon:
 def _buildings(n: int, *, floors: int = 6, prefix: str = "B") -> list[dict[str, Any]]:
     lons = np.linspace(116.4015, 116.4185, n)
     return [
-        _feature(
+        feature(
             mapping(_footprint(float(lon), 39.905)),
             code=f"{prefix}{i:04d}",
             name=f"楼{i}",
@@ -69,7 +56,7 @@ def _count(session: Session, model: type[Any]) -> int:
 def test_buildings_import_with_membership_and_estimated_dwellings(
     session: Session, town: Town, tmp_path: Path
 ) -> None:
-    path = _write(tmp_path, "b.geojson", _fc(_buildings(10, floors=6)))
+    path = write_json(tmp_path, "b.geojson", feature_collection(_buildings(10, floors=6)))
 
     report = import_layer_file(session, "building", path)
 
@@ -99,12 +86,12 @@ def test_buildings_import_with_membership_and_estimated_dwellings(
 def test_reimport_updates_and_never_duplicates(
     session: Session, town: Town, tmp_path: Path
 ) -> None:
-    path = _write(tmp_path, "b.geojson", _fc(_buildings(5, floors=6)))
+    path = write_json(tmp_path, "b.geojson", feature_collection(_buildings(5, floors=6)))
     import_layer_file(session, "building", path)
     before = _count(session, Building)
     changed = _buildings(5, floors=12)
     changed[0]["properties"]["dwellings"] = 7
-    path.write_text(json.dumps(_fc(changed), ensure_ascii=False))
+    path.write_text(json.dumps(feature_collection(changed), ensure_ascii=False))
 
     report = import_layer_file(session, "building", path)
 
@@ -122,7 +109,7 @@ def test_reimport_updates_and_never_duplicates(
 def test_streaming_in_small_chunks_gives_the_same_rows(
     session: Session, town: Town, tmp_path: Path
 ) -> None:
-    path = _write(tmp_path, "b.geojson", _fc(_buildings(11)))
+    path = write_json(tmp_path, "b.geojson", feature_collection(_buildings(11)))
     seen: list[tuple[int, int]] = []
 
     report = import_layer_file(
@@ -219,8 +206,8 @@ def test_features_outside_every_street_are_reported(
     session: Session, town: Town, tmp_path: Path
 ) -> None:
     features = _buildings(2)
-    features.append(_feature(mapping(_footprint(116.50, 39.95)), code="FAR", floors=3))
-    path = _write(tmp_path, "b.geojson", _fc(features))
+    features.append(feature(mapping(_footprint(116.50, 39.95)), code="FAR", floors=3))
+    path = write_json(tmp_path, "b.geojson", feature_collection(features))
 
     report = import_layer_file(session, "building", path)
 
@@ -238,28 +225,28 @@ BOWTIE = Polygon([(116.405, 39.905), (116.406, 39.906), (116.406, 39.905), (116.
 @pytest.mark.parametrize(
     ("bad", "field", "reason"),
     [
-        (_feature(mapping(BOWTIE), code="X", floors=3), "geometry", "Self-intersection"),
-        (_feature(None, code="X", floors=3), "geometry", "missing geometry"),
-        (_feature(mapping(Point(116.405, 39.91)), code="X"), "geometry", "type is Point"),
-        (_feature(mapping(box(10.0, 45.0, 10.001, 45.001)), code="X"), "geometry", "outside China"),
+        (feature(mapping(BOWTIE), code="X", floors=3), "geometry", "Self-intersection"),
+        (feature(None, code="X", floors=3), "geometry", "missing geometry"),
+        (feature(mapping(Point(116.405, 39.91)), code="X"), "geometry", "type is Point"),
+        (feature(mapping(box(10.0, 45.0, 10.001, 45.001)), code="X"), "geometry", "outside China"),
         (
-            _feature(mapping(box(39.905, 116.405, 39.906, 116.406)), code="X"),
+            feature(mapping(box(39.905, 116.405, 39.906, 116.406)), code="X"),
             "geometry",
             "latitude/longitude swapped",
         ),
         (
-            _feature(mapping(_footprint(116.405, 39.91)), code="X", floors="abc"),
+            feature(mapping(_footprint(116.405, 39.91)), code="X", floors="abc"),
             "floors",
             "bad floors",
         ),
-        (_feature(mapping(_footprint(116.405, 39.91)), code="X", floors=0), "floors", "bad floors"),
+        (feature(mapping(_footprint(116.405, 39.91)), code="X", floors=0), "floors", "bad floors"),
         (
-            _feature(mapping(_footprint(116.405, 39.91)), code="X", floors=2.5),
+            feature(mapping(_footprint(116.405, 39.91)), code="X", floors=2.5),
             "floors",
             "bad floors",
         ),
         (
-            _feature(mapping(_footprint(116.405, 39.91)), code="B0001", floors=3),
+            feature(mapping(_footprint(116.405, 39.91)), code="B0001", floors=3),
             "key",
             "duplicate key B0001",
         ),
@@ -270,7 +257,7 @@ def test_bad_building_row_is_named_and_nothing_is_written(
 ) -> None:
     features = _buildings(4)
     features.insert(2, bad)
-    path = _write(tmp_path, "bad.geojson", _fc(features))
+    path = write_json(tmp_path, "bad.geojson", feature_collection(features))
     before = _count(session, Building)
 
     with pytest.raises(ImportValidationError) as caught:
@@ -293,7 +280,7 @@ def test_every_bad_row_is_reported_across_chunks(
     features = _buildings(9)
     features[1]["properties"]["floors"] = -1
     features[7]["geometry"] = mapping(BOWTIE)
-    path = _write(tmp_path, "bad.geojson", _fc(features))
+    path = write_json(tmp_path, "bad.geojson", feature_collection(features))
 
     with pytest.raises(ImportValidationError) as caught:
         import_layer_file(session, "building", path, LayerImportOptions(chunk_rows=4))
@@ -307,7 +294,7 @@ def test_code_taken_by_another_source_is_a_duplicate(
 ) -> None:
     features = _buildings(2)
     features[1]["properties"]["code"] = "B-W-1"  # the town fixture's building
-    path = _write(tmp_path, "b.geojson", _fc(features))
+    path = write_json(tmp_path, "b.geojson", feature_collection(features))
 
     with pytest.raises(ImportValidationError, match="duplicate code B-W-1: already used"):
         import_layer_file(session, "building", path)
@@ -387,7 +374,7 @@ def test_gcj02_declared_as_wgs84_is_caught(session: Session, town: Town, tmp_pat
     [
         ("empty.geojson", "", "the file is empty"),
         ("broken.geojson", '{"type": "FeatureCollection", "features": [', "malformed JSON"),
-        ("none.geojson", json.dumps(_fc([])), "no features"),
+        ("none.geojson", json.dumps(feature_collection([])), "no features"),
         ("header.csv", "id,category,lon,lat\n", "no rows"),
         ("nocoords.csv", "id,category\n1,pharmacy\n", "lon/lat columns"),
         ("nocrs.csv", "id,category,lon,lat\n1,pharmacy,116.405,39.91\n", "declares no CRS"),
@@ -421,7 +408,7 @@ def test_shapefile_without_prj_needs_crs(session: Session, town: Town, tmp_path:
 
 
 def test_scope_and_permission_are_enforced(session: Session, town: Town, tmp_path: Path) -> None:
-    path = _write(tmp_path, "b.geojson", _fc(_buildings(4)))
+    path = write_json(tmp_path, "b.geojson", feature_collection(_buildings(4)))
     other_street = Principal(username="p", role=Role.PLANNER, divisions=("110101002",))
 
     with pytest.raises(PermissionDeniedError):
