@@ -33,6 +33,21 @@ Errors are RFC 9457 `application/problem+json`.
 """
 
 
+def worker_threads(settings: Settings) -> int:
+    """Return the threads per worker for sync request work (WORKER_THREADS, default CPUs + 1)."""
+    return max(1, settings.worker_threads or (os.cpu_count() or 1) + 1)
+
+
+def admitted_requests(settings: Settings) -> int:
+    """Return how many requests a worker works on at once (MAX_IN_FLIGHT, default threads + 1).
+
+    Never more than the pool has connections: each request holds at most one, so none can
+    wait for a connection that a request waiting for a thread holds (see `Admission`).
+    """
+    wanted = settings.max_in_flight or worker_threads(settings) + 1
+    return max(1, min(wanted, settings.pool_size + settings.pool_max_overflow))
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; tests pass their own ``settings``, production reads the environment."""
     settings = settings or get_settings()
@@ -49,8 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
         # Sync routes and dependencies run on anyio's thread pool; see Settings.worker_threads.
-        threads = settings.worker_threads or (os.cpu_count() or 1) + 1
-        anyio.to_thread.current_default_thread_limiter().total_tokens = max(1, threads)
+        threads = worker_threads(settings)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         yield
         hub = getattr(app.state, "incident_hub", None)
         if hub is not None:  # the SSE listener's own connection, opened on first subscriber
@@ -74,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     app.add_middleware(
         Admission,
-        max_in_flight=settings.pool_size + settings.pool_max_overflow,  # one connection each
+        max_in_flight=admitted_requests(settings),
         exempt=("/incidents/events", "/static/"),
     )
     app.add_middleware(

@@ -72,7 +72,10 @@ class Admission:
     Each request holds at most one pooled database connection, so admitting no more requests
     than the pool has connections means a route never waits for a connection held by a
     finished request that is itself waiting for a thread (a deadlock that ends in pool
-    timeouts). Waiting here costs no thread and no connection. Long-lived streams
+    timeouts). Waiting here costs no thread and no connection, and requests get in first come,
+    first served: fewer than the pool allows (`api.app.admitted_requests`) keeps the admitted
+    ones from sharing the GIL and the database's cores with many others, which is what makes
+    tail latency long under load. Long-lived streams
     (``exempt`` prefixes: the server-sent events, static files) are not counted.
     """
 

@@ -12,9 +12,14 @@ list for both servers (fixed seed):
 * tiles: random WebMercatorQuad MVT tiles at z15 and z16 whose centres lie in that extent.
 
 Each (workload, server) pair gets a warm-up, then ``--requests`` requests from ``--concurrency``
-asyncio clients pulling from a shared queue. Reported, never asserted: requests per second,
-p50/p99 latency and mean response size, and gridgis/tipg throughput per workload. The target
-is at least tipg's throughput with p99 under 200 ms at 32 clients.
+clients. The load generator is wrk (``apt-get install wrk``; C, so it takes
+little CPU from the servers on this 2-CPU machine; ``bench/wrk_load.py``) or, with
+``--client python`` or without wrk, an asyncio client in this script. wrk runs for
+``--seconds`` per run (warm-up: 2 s), cycling through the request list; the asyncio client
+sends each request once. Reported, never asserted:
+requests per second, p50/p99 latency and mean response size (wrk counts headers too), and
+gridgis/tipg throughput per workload. The target is at least tipg's throughput with p99 under
+200 ms at 32 clients.
 
 tipg runs from its own virtualenv so it cannot disturb ours:
 
@@ -45,6 +50,7 @@ from typing import IO
 
 import httpx2
 import mapbox_vector_tile
+import wrk_load  # bench/wrk_load.py, beside this script
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -230,6 +236,41 @@ async def _load(server: Server, paths: list[str], concurrency: int) -> Result:
     return result
 
 
+def _timed_run(
+    server: Server, paths: list[str], args: argparse.Namespace, scratch: Path
+) -> wrk_load.WrkResult:
+    """Warm up, then time one run of ``paths[args.warmup:]``."""
+    if args.client == "python":
+        _run_python(server, paths[: args.warmup], args.concurrency)
+        return _run_python(server, paths[args.warmup :], args.concurrency)
+    header = next(iter(server.headers.items()), None)
+    for seconds in (2.0, args.seconds):  # warm-up, then timed
+        result = wrk_load.run(
+            server.base,
+            paths[args.warmup :],
+            concurrency=args.concurrency,
+            header=header,
+            scratch=scratch,
+            seconds=seconds,
+        )
+    return result
+
+
+def _run_python(server: Server, paths: list[str], concurrency: int) -> wrk_load.WrkResult:
+    result = asyncio.run(_load(server, paths, concurrency))
+    ms = [1000 * v for v in result.latencies]
+    if set(result.statuses) - set(OK):
+        print(f"{server.name}: statuses {dict(result.statuses)}")
+    return wrk_load.WrkResult(
+        requests=len(result.latencies),
+        seconds=result.wall,
+        bytes_per_response=statistics.fmean(result.sizes) if result.sizes else 0.0,
+        errors=result.errors,
+        p50_ms=_percentile(ms, 0.50),
+        p99_ms=_percentile(ms, 0.99),
+    )
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
@@ -266,8 +307,22 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1500, help="timed requests per run")
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent clients")
     parser.add_argument("--warmup", type=int, default=50, help="untimed requests first")
+    parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per wrk run")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="timed runs per (workload, server), alternating servers; the median is reported",
+    )
     parser.add_argument("--workers", type=int, default=2, help="worker processes per server")
     parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument(
+        "--client",
+        choices=("wrk", "python"),
+        default="wrk" if wrk_load.available() else "python",
+        help="load generator: wrk (C, apt-get install wrk; default when installed) or the"
+        " asyncio client in this script",
+    )
     parser.add_argument(
         "--tipg", type=Path, default=Path("/work/tipgenv"), help="virtualenv with tipg installed"
     )
@@ -344,32 +399,42 @@ def main() -> None:
         rows = []
         ratios = []
         for workload, urls in workloads.items():
+            runs: dict[str, list[wrk_load.WrkResult]] = {s.name: [] for s in servers}
+            for _ in range(args.rounds):  # alternate servers so drifts in the machine hit both
+                for server in servers:
+                    runs[server.name].append(_timed_run(server, urls(server), args, scratch))
             rates = {}
-            for server in servers:
-                paths = urls(server)
-                asyncio.run(_load(server, paths[: args.warmup], args.concurrency))
-                result = asyncio.run(_load(server, paths[args.warmup :], args.concurrency))
-                rate = len(result.latencies) / result.wall
-                rates[server.name] = rate
-                ms = [1000 * v for v in result.latencies]
-                mean_bytes = statistics.fmean(result.sizes) if result.sizes else 0.0
+            for name, results in runs.items():
+                rates[name] = statistics.median(r.rate for r in results)
+                errors = sum(r.errors for r in results)
                 rows.append(
-                    f"| {workload} | {server.name} | {len(result.latencies)} | {result.errors} |"
-                    f" {rate:.1f} | {_percentile(ms, 0.50):.1f} | {_percentile(ms, 0.99):.1f} |"
-                    f" {mean_bytes:,.0f} |"
+                    f"| {workload} | {name} | {sum(r.requests for r in results)} | {errors} |"
+                    f" {rates[name]:.1f} | {statistics.median(r.p50_ms for r in results):.1f} |"
+                    f" {statistics.median(r.p99_ms for r in results):.1f} |"
+                    f" {' / '.join(f'{r.p99_ms:.0f}' for r in results)} |"
+                    f" {statistics.fmean(r.bytes_per_response for r in results):,.0f} |"
                 )
-                if set(result.statuses) != {200}:
-                    print(f"{server.name} {workload}: statuses {dict(result.statuses)}")
             ratio = rates["gridgis"] / rates["tipg"]
             ratios.append(f"{workload}: gridgis/tipg throughput ratio = {ratio:.2f}×")
 
-        print(
-            f"\n{args.requests} requests per run after {args.warmup} warm-up,"
-            f" {args.concurrency} concurrent clients, {args.workers} workers per server,"
-            f" {os.cpu_count()} CPUs\n"
+        per_run = (
+            f"{args.seconds:g} s per run after 2 s warm-up"
+            if args.client == "wrk"
+            else f"{args.requests} requests per run after {args.warmup} warm-up"
         )
-        print("| workload | server | requests | errors | req/s | p50 ms | p99 ms | mean bytes |")
-        print("|---|---|---:|---:|---:|---:|---:|---:|")
+        print(
+            f"\n{per_run}, {args.concurrency} concurrent clients ({args.client}),"
+            f" {args.workers} workers per server, {os.cpu_count()} CPUs\n"
+        )
+        print(
+            f"Per (workload, server): {args.rounds} rounds; req/s, p50 and p99 are medians over"
+            " the rounds, p99 of each round follows.\n"
+        )
+        print(
+            "| workload | server | requests | errors | req/s | p50 ms | p99 ms | p99 per round |"
+            " bytes/response |"
+        )
+        print("|---|---|---:|---:|---:|---:|---:|---|---:|")
         print("\n".join(rows))
         print()
         print("\n".join(ratios))

@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     # More threads than cores only fight over the GIL: at 32 clients on 2 cores, 3 threads
     # served tiles at 346-376 req/s (p99 180 ms), the 40-thread default 159-187 (p99 470-640).
     worker_threads: int | None = None
+    # MAX_IN_FLIGHT: requests one API worker works on at once; the rest wait, first come first
+    # served, without holding a thread or a connection (default: threads + 1; never more than
+    # POOL_SIZE + POOL_MAX_OVERFLOW). Admitting more only makes them share the GIL and the
+    # database's cores, which stretches every one: at 32 clients on 2 cores (bench/api.py),
+    # 15 in flight gave items p99 194-223 ms and tiles 139-184 ms, 4 in flight 138-208 and
+    # 101-115 ms at higher throughput.
+    max_in_flight: int | None = None
     # ANONYMOUS_READ: let anyone read non-personal layers (OGC API, tiles, divisions).
     anonymous_read: bool = False
     ogc_exact_count_max: int = 100_000  # OGC_EXACT_COUNT_MAX: above this numberMatched is estimated
