@@ -115,6 +115,18 @@ def read_run(run_id: RunId, session: SessionDep, reader: Reader) -> dict[str, An
     return queries.run_dict(queries.get_run(session, run_id))
 
 
+@router.delete(
+    "/runs/{run_id}",
+    summary="Delete a run with its results, statistics, isochrones and gaps",
+    status_code=204,
+    response_class=Response,
+)
+def delete_run(run_id: RunId, session: SessionDep, runner: Runner) -> Response:
+    """Remove the run; its results' partition is dropped, so the space is free at once."""
+    queries.delete_run(session, run_id)
+    return Response(status_code=204)
+
+
 @router.get(
     "/runs/{run_id}/buildings",
     summary="Per-building results as GeoJSON (paged)",

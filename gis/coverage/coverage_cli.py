@@ -136,6 +136,16 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.coverage.queries import delete_run
+
+    with cli_session(settings) as session:
+        for run_id in args.run_id:
+            delete_run(session, run_id)
+    console.print(f"deleted {len(args.run_id)} run(s): {', '.join(map(str, args.run_id))}")
+    return 0
+
+
 def _print_summary(run: dict[str, Any]) -> None:
     s = run["summary"]
     console.print(
@@ -290,6 +300,9 @@ def register(subparsers: Any) -> None:
     rep.add_argument("--level", choices=("street", "community", "grid"), default="street")
     rep.add_argument("--json", action="store_true", help="print JSON")
     rep.set_defaults(func=_cmd_report)
+    delete = sub.add_parser("delete", help="delete runs with all their results (all or nothing)")
+    delete.add_argument("run_id", type=int, nargs="+")
+    delete.set_defaults(func=_cmd_delete)
     site = sub.add_parser("site", help="greedy choice of k new sites for a category")
     site.add_argument("run_id", type=int)
     site.add_argument("--category", required=True)

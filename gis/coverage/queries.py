@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from gis.auth import Permission, Principal
 from gis.coverage.outputs import LEVELS
 from gis.coverage.store import CoverageGap, CoverageResult, CoverageRun, CoverageStat, Isochrone
+from gis.coverage.writer import drop_run
 from gis.errors import CoverageInputError, NotFoundError
 from gis.layers.buildings import Building
 
@@ -39,6 +40,12 @@ def get_run(session: Session, run_id: int) -> CoverageRun:
     if run is None:
         raise NotFoundError("coverage run", run_id)
     return run
+
+
+def delete_run(session: Session, run_id: int) -> None:
+    """Delete the run and all its results, statistics, isochrones and gaps (NotFoundError)."""
+    session.expunge(get_run(session, run_id))  # the row goes by SQL: keep no stale object
+    drop_run(session, run_id)
 
 
 def run_dict(run: CoverageRun, *, summary: bool = True) -> dict[str, Any]:

@@ -146,6 +146,26 @@ def test_analysts_get_aggregates_and_grid_workers_nothing(
     refused = client.post("/coverage/runs", json=BODY, headers=worker)
     assert refused.status_code == 403
     assert refused.headers["content-type"] == "application/problem+json"
+    assert client.delete(f"/coverage/runs/{run_id}", headers=worker).status_code == 403
+    assert client.get(f"/coverage/runs/{run_id}", headers=analyst).status_code == 200
+
+
+def test_a_deleted_run_is_gone_with_its_results(
+    client: TestClient, campus: Session, admin: dict[str, str]
+) -> None:
+    run_id = client.post("/coverage/runs", json=BODY | {"isochrones": False}, headers=admin).json()[
+        "id"
+    ]
+
+    deleted = client.delete(f"/coverage/runs/{run_id}", headers=admin)
+
+    assert deleted.status_code == 204
+    assert client.get(f"/coverage/runs/{run_id}", headers=admin).status_code == 404
+    assert client.get(f"/coverage/runs/{run_id}/stats", headers=admin).status_code == 404
+    assert client.get("/coverage/runs", headers=admin).json()["runs"] == []
+    again = client.delete(f"/coverage/runs/{run_id}", headers=admin)
+    assert again.status_code == 404
+    assert again.headers["content-type"] == "application/problem+json"
 
 
 def test_errors_are_problems(client: TestClient, campus: Session, admin: dict[str, str]) -> None:

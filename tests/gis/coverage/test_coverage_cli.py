@@ -59,9 +59,16 @@ def test_network_import_coverage_run_report_and_site(
     assert len(sites["picks"]["features"]) == 2
     assert sites["share_after"] > sites["share_before"]
 
+    assert main(["coverage", "delete", str(run["id"])]) == 0
+    assert f"deleted 1 run(s): {run['id']}" in capsys.readouterr().out
+    assert main(["coverage", "report", str(run["id"])]) == 1
+    assert f"coverage run {run['id']} not found" in capsys.readouterr().err
+
 
 def test_cli_errors_name_what_is_wrong(cli_env: Engine, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["coverage", "run", "--network", "nowhere"]) == 1
     assert "network 'nowhere' not found" in capsys.readouterr().err
     assert main(["coverage", "report", "999"]) == 1
+    assert "coverage run 999 not found" in capsys.readouterr().err
+    assert main(["coverage", "delete", "999"]) == 1
     assert "coverage run 999 not found" in capsys.readouterr().err

@@ -18,10 +18,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gis.coverage.context import CoverageParams
+from gis.coverage.queries import delete_run
 from gis.coverage.reach import nearest_facility
 from gis.coverage.service import rerun_coverage, run_coverage
 from gis.coverage.sites import site_facilities
-from gis.coverage.store import CoverageResult, CoverageRun, CoverageStat, Isochrone
+from gis.coverage.store import CoverageGap, CoverageResult, CoverageRun, CoverageStat, Isochrone
 from gis.errors import ConflictError, CoverageInputError, NotFoundError
 from gis.network import build_walk_graph, read_osm, snap_points
 from gis.network.service import import_network
@@ -168,6 +169,39 @@ def test_a_runs_results_are_its_own_partition_with_the_keys_enforced(campus: Ses
         campus.execute(select(func.count()).where(CoverageResult.run_id == first.id)).scalar_one()
         == 0
     )
+
+
+def test_deleting_a_run_drops_its_partition_and_everything_it_wrote(campus: Session) -> None:
+    doomed = run_coverage(campus, params(isochrones=True, isochrone_minutes=(5,)))
+    kept = run_coverage(campus, params())
+    doomed_id = doomed.id
+    tables = (CoverageResult, CoverageStat, Isochrone, CoverageGap)
+
+    def rows(run_id: int) -> dict[str, int]:
+        return {
+            t.__tablename__: campus.execute(
+                select(func.count()).where(t.run_id == run_id)
+            ).scalar_one()
+            for t in tables
+        }
+
+    def partition(run_id: int) -> object:
+        return campus.execute(
+            text("SELECT to_regclass(:name)"), {"name": f"coverage_result_run_{run_id}"}
+        ).scalar_one()
+
+    assert all(rows(doomed_id).values())  # results, statistics, isochrones and gaps were written
+    kept_rows = rows(kept.id)
+
+    delete_run(campus, doomed_id)
+
+    assert partition(doomed_id) is None
+    assert rows(doomed_id) == dict.fromkeys(rows(doomed_id), 0)
+    assert campus.get(CoverageRun, doomed_id) is None
+    assert partition(kept.id) is not None
+    assert rows(kept.id) == kept_rows
+    with pytest.raises(NotFoundError, match=f"coverage run {doomed_id} not found"):
+        delete_run(campus, doomed_id)
 
 
 def test_features_far_from_the_network_are_reported_not_snapped(campus: Session) -> None:
