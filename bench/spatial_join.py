@@ -3,12 +3,12 @@
 Data: the real Dongcheng + Xicheng street boundaries, each street cut into ~260 m square cells
 (one active plan per street, about 1,400 cells), 1,000,000 synthetic buildings (small squares
 round uniform anchor points over the two districts' bounding box, so some fall outside every
-street) and 100,000 synthetic facilities. The PostGIS side is
+street) and 100,000 synthetic incidents (open cases of one minor class). The PostGIS side is
 `gis.layers.membership.refresh_membership` with its writes (every row gets a new membership);
 the geopandas side joins the anchors with the cells (``predicate="intersects"``) and the rest
 with the streets, in memory, writing nothing. Both sides' assignments are compared.
 
-    .venv/bin/python bench/spatial_join.py [--buildings N] [--facilities N] [--cell-size-m M]
+    .venv/bin/python bench/spatial_join.py [--buildings N] [--incidents N] [--cell-size-m M]
     .venv/bin/python bench/spatial_join.py --database-url postgresql://...   # another server
 """
 
@@ -60,7 +60,7 @@ def _load(
     session: Session,
     cells: gpd.GeoDataFrame,
     n_buildings: int,
-    n_facilities: int,
+    n_incidents: int,
     rng: np.random.Generator,
     bounds: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -112,19 +112,24 @@ def _load(
     )
     copy_rows(session, "building", buildings, list(buildings.columns))
     points = shapely.points(
-        rng.uniform(minx, maxx, n_facilities), rng.uniform(miny, maxy, n_facilities)
+        rng.uniform(minx, maxx, n_incidents), rng.uniform(miny, maxy, n_incidents)
     )
-    facilities = pd.DataFrame(
+    incidents = pd.DataFrame(
         {
-            "category": "pharmacy",
+            "kind": "event",
+            "major_code": "01",
+            "minor_code": "01",
+            "status": "reported",
+            "urgent": False,
+            "rework_count": 0,
             "source": "bench",
-            "source_id": np.arange(n_facilities).astype(str),
+            "source_id": np.arange(n_incidents).astype(str),
             "synthetic": True,
             "geom": hex_ewkb(points),
         }
     )
-    copy_rows(session, "facility", facilities, list(facilities.columns))
-    session.execute(text("ANALYZE building; ANALYZE facility; ANALYZE grid_cell"))
+    copy_rows(session, "incident", incidents, list(incidents.columns))
+    session.execute(text("ANALYZE building; ANALYZE incident; ANALYZE grid_cell"))
     return np.asarray(anchors), np.asarray(points)
 
 
@@ -145,7 +150,7 @@ def _sjoin(points: np.ndarray, cells: gpd.GeoDataFrame, streets: gpd.GeoDataFram
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--buildings", type=int, default=1_000_000)
-    parser.add_argument("--facilities", type=int, default=100_000)
+    parser.add_argument("--incidents", type=int, default=100_000)
     parser.add_argument("--cell-size-m", type=float, default=260.0)
     parser.add_argument("--database-url")
     args = parser.parse_args()
@@ -170,16 +175,16 @@ def _run(args: argparse.Namespace, url: str) -> None:
             cells = _cells(streets, args.cell_size_m)
             t = time.perf_counter()
             anchors, points = _load(
-                session, cells, args.buildings, args.facilities, rng, streets.total_bounds
+                session, cells, args.buildings, args.incidents, rng, streets.total_bounds
             )
             load_s = time.perf_counter() - t
         with Session(engine) as session, session.begin():
             t = time.perf_counter()
-            report = refresh_membership(session, layers=["building", "facility"])
+            report = refresh_membership(session, layers=["building", "incident"])
             postgis_s = time.perf_counter() - t
         with Session(engine) as session, session.begin():
             t = time.perf_counter()
-            unchanged = refresh_membership(session, layers=["building", "facility"])
+            unchanged = refresh_membership(session, layers=["building", "incident"])
             join_only_s = time.perf_counter() - t
             stored = pd.DataFrame(
                 session.execute(
@@ -205,7 +210,7 @@ def _run(args: argparse.Namespace, url: str) -> None:
             stored["cell_id"].fillna(-1).to_numpy(), joined_b["cell_id"].fillna(-1).to_numpy()
         )
         print(f"cells: {len(cell_frame):,}; buildings: {args.buildings:,}; ", end="")
-        print(f"facilities: {args.facilities:,}")
+        print(f"incidents: {args.incidents:,}")
         print(f"load by COPY: {load_s:.1f} s")
         print(f"PostGIS refresh_membership (with writes): {postgis_s:.2f} s; ", end="")
         print(f"rows changed {report.changed:,}")
