@@ -92,10 +92,21 @@ def test_refresh_matches_shapely_and_writes_only_changes(
     streets, cells = city
     rng = np.random.default_rng(7)
     minx, miny, maxx, maxy = streets.total_bounds
-    n = 4000
-    points = shapely.points(
-        rng.uniform(minx - 0.01, maxx + 0.01, n), rng.uniform(miny - 0.01, maxy + 0.01, n)
+    scattered = shapely.points(
+        rng.uniform(minx - 0.01, maxx + 0.01, 4000), rng.uniform(miny - 0.01, maxy + 0.01, 4000)
     )
+    # Ties: points exactly on street borders (boundary vertices, shared by neighbours) and on
+    # the edges between cells (the cells' own vertices).
+    borders = shapely.get_coordinates(streets.geometry.boundary.values)
+    corners = shapely.get_coordinates(cells.geometry.values)
+    on_edges = np.vstack(
+        [
+            borders[rng.choice(len(borders), 300, replace=False)],
+            corners[rng.choice(len(corners), 300, replace=False)],
+        ]
+    )
+    points = np.concatenate([scattered, shapely.points(on_edges)])
+    n = len(points)
     frame = pd.DataFrame(
         {
             "category": "pharmacy",
