@@ -10,6 +10,7 @@ the Open311 router, so domain errors never leave it as problem+json.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from enum import StrEnum
@@ -24,6 +25,8 @@ from gis.auth import AuthenticationError, PermissionDeniedError
 from gis.errors import GisError, NotFoundError
 
 XML_MEDIA_TYPE: Final = "text/xml; charset=utf-8"
+# Characters XML 1.0 cannot hold even escaped (most C0 controls); stored text may have them.
+NOT_XML_CHAR: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 JSON_MEDIA_TYPE: Final = "application/json; charset=utf-8"
 # Plural element -> the element of each of its items, as in the spec's XML examples.
 ITEM_TAGS: Final = {
@@ -48,7 +51,7 @@ class Fmt(StrEnum):
 def _text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return "" if value is None else str(value)
+    return "" if value is None else NOT_XML_CHAR.sub("\ufffd", str(value))
 
 
 def _append(parent: ET.Element, tag: str, value: object) -> None:

@@ -38,6 +38,9 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}}
+_FASTAPI_422_CONTENT = {
+    "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
+}
 _HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
 
@@ -45,8 +48,17 @@ def _is_error(status: str) -> bool:
     return status == "default" or status[:1] in {"4", "5"}
 
 
+def _has_own_format(response: dict[str, Any]) -> bool:
+    """Whether an error response declares a body other than problem+json (Open311's errors)."""
+    content = response.get("content", {})
+    return content != _FASTAPI_422_CONTENT and any(t != PROBLEM_MEDIA_TYPE for t in content)
+
+
 def problem_openapi(app: FastAPI) -> dict[str, Any]:
-    """Return the app's OpenAPI with every error response declared as problem+json."""
+    """Return the app's OpenAPI with every error response declared as problem+json.
+
+    Error responses that declare a format of their own (Open311's errors) keep it.
+    """
     if app.openapi_schema:
         return app.openapi_schema
     document = get_openapi(
@@ -66,7 +78,7 @@ def problem_openapi(app: FastAPI) -> dict[str, Any]:
                 continue
             responses = operation.setdefault("responses", {})
             for status, response in responses.items():
-                if _is_error(status):
+                if _is_error(status) and not _has_own_format(response):
                     response["content"] = dict(_PROBLEM_CONTENT)
             responses.setdefault(
                 "default",

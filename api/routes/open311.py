@@ -21,19 +21,34 @@ Extensions, declared as attributes in every service definition (the spec's own m
   ``tokens/{token}``.
 
 Status is ``open`` for every state but ``closed`` and ``cancelled`` (``status_notes`` gives
-the workflow state); errors are GeoReport v2 error arrays (`api.open311_format`).
+the workflow state); errors are GeoReport v2 error arrays (`api.open311_format`). The OpenAPI
+document declares both formats of every answer (`api.open311_schema`).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException
 
 from api.deps import SessionDep, SettingsDep
 from api.open311_format import Fmt, Open311Route, render
+from api.open311_schema import (
+    Attribute,
+    AttributeValue,
+    Discovery,
+    PostedRequest,
+    RequestToken,
+    Service,
+    ServiceDefinition,
+    ServiceRequest,
+    document,
+    responses,
+)
 from gis.auth import AuthenticationError, Permission, Principal, Role, authenticate
 from gis.errors import InvalidInputError, NotFoundError
 from gis.layers.classes import CaseClass, default_classes, get_class
@@ -41,12 +56,7 @@ from gis.layers.incident_filter import IncidentFilter, incident_rows
 from gis.layers.incident_service import IntakeOptions, report_incident
 from gis.layers.workflow import TERMINAL_STATES, State
 
-# Not in the OpenAPI document: GeoReport v2 describes itself (discovery, service
-# definitions), and its error bodies are Open311 arrays, not the problem+json every
-# operation of the document declares.
-router = APIRouter(
-    prefix="/open311/v2", tags=["open311"], route_class=Open311Route, include_in_schema=False
-)
+router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
 _bearer = HTTPBearer(auto_error=False)
 
 SPEC_URL: Final = "http://wiki.open311.org/GeoReport_v2"
@@ -63,12 +73,14 @@ PUBLIC_READER: Final = Principal(
     role=Role.ANALYST,
     permissions=frozenset({Permission.READ_INCIDENTS}),
 )
-FmtPath = Fmt
-RequestId = Annotated[int, Path(ge=1, le=MAX_ID)]
+# PostgreSQL text holds neither NUL nor unpaired surrogates (a JSON body can carry both).
+UNSTORABLE: Final = re.compile("[\x00\ud800-\udfff]")
+FmtPath = Annotated[Fmt, Path(description="Response format: json, or xml (the spec's own)")]
+RequestId = Annotated[int, Path(ge=1, le=MAX_ID, description="The service request id")]
 
 
 # ------------------------------------------------------------------------------ services
-def _service(cls: CaseClass) -> dict[str, Any]:
+def _service(cls: CaseClass) -> Service:
     return {
         "service_code": cls.code,
         "service_name": cls.name,
@@ -81,8 +93,8 @@ def _service(cls: CaseClass) -> dict[str, Any]:
     }
 
 
-def _attributes() -> list[dict[str, Any]]:
-    def choice(key: str) -> dict[str, str]:
+def _attributes() -> list[Attribute]:
+    def choice(key: str) -> AttributeValue:
         return {"key": key, "name": key}
 
     return [
@@ -120,67 +132,154 @@ def _attributes() -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/discovery.{fmt}", summary="Open311 service discovery")
+@router.get(
+    "/discovery.{fmt}",
+    summary="Open311 service discovery",
+    responses=responses({200: document(Discovery, "This endpoint")}, 400),
+)
 def discovery(fmt: FmtPath, request: Request) -> Response:
     """Describe this endpoint (http://wiki.open311.org/Service_Discovery)."""
     base = str(request.url_for("service_list", fmt="json")).removesuffix("/services.json")
-    return render(
-        fmt,
-        "discovery",
-        {
-            "changeset": CHANGESET,
-            "contact": "gridgis command centre",
-            "key_service": "API keys are issued by the administrator: gridgis users apikey",
-            "endpoints": [
-                {
-                    "specification": SPEC_URL,
-                    "url": base,
-                    "changeset": CHANGESET,
-                    "type": "production",
-                    "formats": ["text/xml", "application/json"],
-                }
-            ],
-        },
-    )
+    found: Discovery = {
+        "changeset": CHANGESET,
+        "contact": "gridgis command centre",
+        "key_service": "API keys are issued by the administrator: gridgis users apikey",
+        "endpoints": [
+            {
+                "specification": SPEC_URL,
+                "url": base,
+                "changeset": CHANGESET,
+                "type": "production",
+                "formats": ["text/xml", "application/json"],
+            }
+        ],
+    }
+    return render(fmt, "discovery", found)
 
 
-@router.get("/services.{fmt}", summary="Open311 service list (the event classes)")
+@router.get(
+    "/services.{fmt}",
+    summary="Open311 service list (the event classes)",
+    responses=responses({200: document(list[Service], "Every service")}, 400),
+)
 def service_list(fmt: FmtPath) -> Response:
     """Return every event minor class as a service."""
     classes = sorted(default_classes().events.values(), key=lambda c: c.code)
     return render(fmt, "services", [_service(c) for c in classes])
 
 
-@router.get("/services/{service_code}.{fmt}", summary="Open311 service definition")
-def service_definition(service_code: str, fmt: FmtPath) -> Response:
+@router.get(
+    "/services/{service_code}.{fmt}",
+    summary="Open311 service definition",
+    responses=responses({200: document(ServiceDefinition, "The service's attributes")}, 400, 404),
+)
+def service_definition(
+    service_code: Annotated[str, Path(description="A service_code from the service list")],
+    fmt: FmtPath,
+) -> Response:
     """Return the attributes a request of this service may carry (our extensions)."""
     if service_code not in default_classes().events:
         raise NotFoundError("service_code", service_code)
-    return render(
-        fmt, "service_definition", {"service_code": service_code, "attributes": _attributes()}
-    )
+    definition: ServiceDefinition = {"service_code": service_code, "attributes": _attributes()}
+    return render(fmt, "service_definition", definition)
 
 
 # ------------------------------------------------------------------------------ requests
+def _string(description: str, max_length: int) -> dict[str, Any]:
+    return {"type": "string", "maxLength": max_length, "description": description}
+
+
+# The fields `post_request` reads. Other GeoReport v2 fields (jurisdiction_id, address_id,
+# email, device_id, account_id, first_name, last_name, phone) are accepted and ignored.
+_PLAIN_FIELDS: Final = {
+    "api_key": _string("A gridgis API key or token of a user who may report incidents", 200),
+    "service_code": _string("A service_code of the service list", 10),
+    "lat": {
+        "type": "number",
+        "minimum": -90,
+        "maximum": 90,
+        "description": "Latitude in attribute[coordinate_system]; inside China. Required: "
+        "this server does not geocode address_string or address_id",
+    },
+    "long": {
+        "type": "number",
+        "minimum": -180,
+        "maximum": 180,
+        "description": "Longitude in attribute[coordinate_system]; inside China",
+    },
+    "description": _string("What is wrong", MAX_DESCRIPTION),
+    "address_string": _string("Kept with the incident, not geocoded", 300),
+    "media_url": _string("A photo of it, kept with the report", 500),
+}
+# The service definitions' attributes (`_attributes`), sent as attribute[code].
+_ATTRIBUTE_FIELDS: Final = {
+    "coordinate_system": {"type": "string", "enum": list(COORDINATE_SYSTEMS), "default": "wgs84"},
+    "urgent": {"type": "string", "enum": ["false", "true"], "default": "false"},
+    "client_key": _string("Idempotency key: a retry with it makes no second request", 60),
+}
+_REQUIRED_FIELDS: Final = ["api_key", "service_code", "lat", "long"]
+_FORM_FIELDS: Final = {
+    "type": "object",
+    "properties": {
+        **_PLAIN_FIELDS,
+        **{f"attribute[{code}]": schema for code, schema in _ATTRIBUTE_FIELDS.items()},
+    },
+    "required": _REQUIRED_FIELDS,
+}
+# `_form` does not declare the body to FastAPI (it reads either encoding), so it is given here.
+REQUEST_BODY: Final = {
+    "required": True,
+    "content": {
+        "application/x-www-form-urlencoded": {"schema": _FORM_FIELDS},
+        "multipart/form-data": {"schema": _FORM_FIELDS},
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    **_PLAIN_FIELDS,
+                    "attribute": {"type": "object", "properties": _ATTRIBUTE_FIELDS},
+                },
+                "required": _REQUIRED_FIELDS,
+            }
+        },
+    },
+}
+
+
 async def _form(request: Request) -> dict[str, Any]:
     """Return the POST body fields (form-encoded per the spec, or a JSON object)."""
     if request.headers.get("content-type", "").startswith("application/json"):
-        body = await request.json()
-        if not isinstance(body, dict):
-            raise InvalidInputError("the request body must be a JSON object of fields")
+        try:
+            body = await request.json()
+        except ValueError:  # not JSON, or not UTF-8
+            raise InvalidInputError("the request body is not JSON") from None
+        if not isinstance(body, dict) or not isinstance(body.get("attribute") or {}, dict):
+            raise InvalidInputError(
+                "the request body must be a JSON object of fields (attribute: an object)"
+            )
+        attributes = body.get("attribute") or {}
         fields = {k: v for k, v in body.items() if k != "attribute"}
-        for code, value in dict(body.get("attribute") or {}).items():
+        for code, value in attributes.items():
             fields[f"attribute[{code}]"] = value
         return fields
-    form = await request.form()
+    try:
+        form = await request.form()
+    except HTTPException as exc:  # Starlette's 400 for a malformed multipart body
+        raise InvalidInputError(f"the form cannot be read: {exc.detail}") from None
     return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _storable(text: str, name: str) -> str:
+    if UNSTORABLE.search(text):
+        raise InvalidInputError(f"{name}: contains NUL or an unpaired surrogate")
+    return text
 
 
 def _text(fields: dict[str, Any], name: str, *, limit: int = 300) -> str | None:
     value = fields.get(name)
     if value is None or str(value).strip() == "":
         return None
-    text = str(value).strip()
+    text = _storable(str(value).strip(), name)
     if len(text) > limit:
         raise InvalidInputError(f"{name}: longer than {limit} characters")
     return text
@@ -224,7 +323,20 @@ def _reporter(session: SessionDep, fields: dict[str, Any]) -> Principal:
     return principal
 
 
-@router.post("/requests.{fmt}", summary="Open311: post a service request (creates an incident)")
+@router.post(
+    "/requests.{fmt}",
+    summary="Open311: post a service request (creates an incident)",
+    status_code=201,
+    openapi_extra={"requestBody": REQUEST_BODY},
+    responses=responses(
+        {
+            201: document(list[PostedRequest], "The new request"),
+            200: document(list[PostedRequest], "A retry: the request first made with its key"),
+        },
+        400,
+        403,
+    ),
+)
 def post_request(
     fmt: FmtPath,
     session: SessionDep,
@@ -262,7 +374,7 @@ def post_request(
         if result.duplicate_of is not None
         else ""
     )
-    item: dict[str, Any] = {
+    item: PostedRequest = {
         "service_request_id": str(result.incident.id),
         "service_notice": notice,
         "account_id": None,
@@ -273,12 +385,14 @@ def post_request(
 
 
 def _reader(
-    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     header: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[
+        str | None, Query(description="A gridgis API key or token (or send it as a bearer token)")
+    ] = None,
 ) -> Principal:
-    credential = header.credentials if header is not None else request.query_params.get("api_key")
+    credential = header.credentials if header is not None else api_key
     if credential:
         principal = authenticate(session, credential)
         principal.require(Permission.READ_INCIDENTS)
@@ -295,7 +409,7 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _request_item(row: dict[str, Any]) -> dict[str, Any]:
+def _request_item(row: dict[str, Any]) -> ServiceRequest:
     closed = row["status"] in CLOSED_STATES
     notes = f"workflow state: {row['status']}"
     if row["duplicate_of"] is not None:
@@ -309,7 +423,7 @@ def _request_item(row: dict[str, Any]) -> dict[str, Any]:
         "description": row["description"],
         "agency_responsible": row["department"],
         "service_notice": None,
-        "requested_datetime": _iso(row["reported_at"]),
+        "requested_datetime": row["reported_at"].isoformat(),
         "updated_datetime": _iso(row["closed_at"] if closed else row["updated_at"]),
         "expected_datetime": _iso(row["deadline_at"]),
         "address": row["address"],
@@ -353,13 +467,17 @@ def _request_filter(
     """Build the spec's filter: ids override the rest; dates default to the last 90 days."""
     id_list = _csv(ids, "service_request_id")
     if id_list is not None:
-        if not all(i.isdigit() and 0 < int(i) <= MAX_ID for i in id_list):
+        # isascii: str.isdigit also passes digits such as "²" that int() refuses.
+        if not all(i.isascii() and i.isdigit() and 0 < int(i) <= MAX_ID for i in id_list):
             raise InvalidInputError(
                 f"service_request_id: a comma-separated list of numbers from 1 to {MAX_ID}"
             )
         return IncidentFilter(ids=[int(i) for i in id_list])
     until = _date(end, "end_date") or datetime.now(UTC)
-    since = _date(start, "start_date") or until - MAX_RANGE
+    try:
+        since = _date(start, "start_date") or until - MAX_RANGE
+    except OverflowError:  # an end_date in the first 90 days of year 1
+        raise InvalidInputError("end_date: too early to count 90 days back from") from None
     if since > until:
         raise InvalidInputError("start_date: after end_date")
     if until - since > MAX_RANGE:
@@ -377,17 +495,43 @@ def _request_filter(
     )
 
 
-@router.get("/requests.{fmt}", summary="Open311: service requests (incidents)")
+_REQUESTS: Final = document(list[ServiceRequest], "The requests, newest first")
+
+
+@router.get(
+    "/requests.{fmt}",
+    summary="Open311: service requests (incidents)",
+    responses=responses({200: _REQUESTS}, 400, 403),
+)
 def get_requests(
     fmt: FmtPath,
     session: SessionDep,
     reader: ReaderDep,
-    service_request_id: Annotated[str | None, Query(max_length=2000)] = None,
-    service_code: Annotated[str | None, Query(max_length=500)] = None,
-    start_date: Annotated[str | None, Query(max_length=40)] = None,
-    end_date: Annotated[str | None, Query(max_length=40)] = None,
-    status: Annotated[str | None, Query(max_length=20)] = None,
-    jurisdiction_id: Annotated[str | None, Query(max_length=100)] = None,
+    service_request_id: Annotated[
+        str | None,
+        Query(max_length=2000, description="Comma-separated ids; the other filters then ignored"),
+    ] = None,
+    service_code: Annotated[
+        str | None, Query(max_length=500, description="Comma-separated service codes")
+    ] = None,
+    start_date: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="Requested at or after (ISO 8601 with a time zone); "
+            "default end_date minus 90 days, the longest range allowed",
+        ),
+    ] = None,
+    end_date: Annotated[
+        str | None,
+        Query(max_length=40, description="Requested at or before (ISO 8601 with a time zone)"),
+    ] = None,
+    status: Annotated[
+        str | None, Query(max_length=20, description="open, closed, or both comma-separated")
+    ] = None,
+    jurisdiction_id: Annotated[
+        str | None, Query(max_length=100, description="Ignored: this server is one jurisdiction")
+    ] = None,
 ) -> Response:
     """Return up to 1000 requests, newest first, matching the spec's filters."""
     where = _request_filter(service_request_id, service_code, start_date, end_date, status)
@@ -395,7 +539,11 @@ def get_requests(
     return render(fmt, "service_requests", [_request_item(r) for r in rows])
 
 
-@router.get("/requests/{service_request_id}.{fmt}", summary="Open311: one service request")
+@router.get(
+    "/requests/{service_request_id}.{fmt}",
+    summary="Open311: one service request",
+    responses=responses({200: _REQUESTS}, 400, 403, 404),
+)
 def get_request(
     service_request_id: RequestId, fmt: FmtPath, session: SessionDep, reader: ReaderDep
 ) -> Response:
@@ -406,14 +554,21 @@ def get_request(
     return render(fmt, "service_requests", [_request_item(rows[0])])
 
 
-@router.get("/tokens/{token}.{fmt}", summary="Open311: request id of a token")
-def get_token(token: str, fmt: FmtPath, session: SessionDep, reader: ReaderDep) -> Response:
+@router.get(
+    "/tokens/{token}.{fmt}",
+    summary="Open311: request id of a token",
+    responses=responses({200: document(list[RequestToken], "The token's request")}, 400, 403, 404),
+)
+def get_token(
+    token: Annotated[str, Path(description="The token a POST with attribute[client_key] gave")],
+    fmt: FmtPath,
+    session: SessionDep,
+    reader: ReaderDep,
+) -> Response:
     """Return the request id the token (a client key given at POST) was assigned."""
-    rows = incident_rows(
-        session, principal=reader, where=IncidentFilter(client_keys=[f"open311:{token}"])
-    )
+    key = f"open311:{_storable(token, 'token')}"
+    rows = incident_rows(session, principal=reader, where=IncidentFilter(client_keys=[key]))
     if not rows:
         raise NotFoundError("token", token)
-    return render(
-        fmt, "service_requests", [{"service_request_id": str(rows[0]["id"]), "token": token}]
-    )
+    found: RequestToken = {"service_request_id": str(rows[0]["id"]), "token": token}
+    return render(fmt, "service_requests", [found])

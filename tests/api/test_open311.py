@@ -186,6 +186,49 @@ def test_post_in_xml_and_errors_in_open311_format(
     assert session.query(Incident).filter(Incident.channel == "open311").count() == 1
 
 
+def test_unusable_input_is_an_open311_400_not_a_server_error(
+    client: TestClient, city: dict[str, Any]
+) -> None:
+    # Each of these once answered 500, or 400 as problem+json instead of an Open311 error.
+    key = {"api_key": city["key"]}
+    as_json = {"content-type": "application/json"}
+    answers = {
+        "body not UTF-8": client.post(f"{BASE}/requests.json", content=b"\xfc{", headers=as_json),
+        "attribute not an object": client.post(
+            f"{BASE}/requests.json", json={**_request(city), "attribute": "urgent"}
+        ),
+        "multipart without boundary": client.post(
+            f"{BASE}/requests.json", content=b"--", headers={"content-type": "multipart/form-data"}
+        ),
+        "unpaired surrogate": client.post(  # json.dumps escapes it as \\ud800
+            f"{BASE}/requests.json",
+            content=json.dumps({**_request(city), "description": "\ud800"}),
+            headers=as_json,
+        ),
+        "NUL in a field": _post(client, "json", **_request(city, description="a\x00b")),
+        "NUL in a token": client.get(f"{BASE}/tokens/a%00b.json", params=key),
+        "a digit int() refuses": client.get(
+            f"{BASE}/requests.json", params={**key, "service_request_id": "\u00b2"}
+        ),
+        "no 90 days before end_date": client.get(
+            f"{BASE}/requests.json", params={**key, "end_date": "0001-01-02T00:00:00Z"}
+        ),
+    }
+    for case, answer in answers.items():
+        assert answer.status_code == 400, (case, answer.text)
+        assert answer.headers["content-type"].startswith("application/json"), case
+        assert answer.json()[0]["code"] == 400, case
+
+
+def test_xml_replaces_characters_xml_cannot_hold(client: TestClient, city: dict[str, Any]) -> None:
+    made = _post(client, "json", **_request(city, description="bell\x07 rings"))
+    assert made.status_code == 201, made.text
+    request_id = made.json()[0]["service_request_id"]
+
+    xml = client.get(f"{BASE}/requests/{request_id}.xml", params={"api_key": city["key"]})
+    assert ET.fromstring(xml.content).findtext("./request/description") == "bell\ufffd rings"
+
+
 def test_client_key_makes_posting_idempotent_and_gives_a_token(
     client: TestClient, city: dict[str, Any]
 ) -> None:

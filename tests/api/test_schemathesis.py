@@ -51,7 +51,12 @@ def admin_headers(db: Engine) -> dict[str, str]:
 
 def test_the_api_has_operations_to_check() -> None:
     # The checked list follows the app's routes; these stand for each family of them.
-    for label in ("GET /collections/{collectionId}/items", "GET /divisions", "POST /auth/token"):
+    for label in (
+        "GET /collections/{collectionId}/items",
+        "GET /divisions",
+        "POST /auth/token",
+        "POST /open311/v2/requests.{fmt}",
+    ):
         assert label in OPERATIONS
 
 
