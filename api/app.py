@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import openapi_problems
 from api.limits import Admission, BodySizeLimit
+from api.open311_format import Open311Failure, open311_failure
 from api.problems import add_problem_handlers
 from api.routes import ROUTERS
 from gis import __version__
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.principals = PrincipalCache(settings.auth_cache_s)
     add_problem_handlers(app)
+    app.add_exception_handler(Open311Failure, open311_failure)
     openapi_problems.install(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -147,6 +147,22 @@ class Open311Route(APIRoute):
             try:
                 return await handler(request)
             except (GisError, RequestValidationError) as exc:
-                return error_response(fmt_of(request), exc)
+                # Raised, not returned: the request's session must see the error and roll
+                # back; `open311_failure` then sends the Open311 body.
+                raise Open311Failure(error_response(fmt_of(request), exc)) from exc
 
         return route
+
+
+class Open311Failure(Exception):
+    """An error already rendered in GeoReport v2's format, on its way out of the route."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+async def open311_failure(request: Request, exc: Exception) -> Response:
+    """Exception handler: send the Open311 error body that `Open311Route` rendered."""
+    assert isinstance(exc, Open311Failure)
+    return exc.response

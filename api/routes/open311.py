@@ -75,6 +75,7 @@ PUBLIC_READER: Final = Principal(
 )
 # PostgreSQL text holds neither NUL nor unpaired surrogates (a JSON body can carry both).
 UNSTORABLE: Final = re.compile("[\x00\ud800-\udfff]")
+CLIENT_KEY: Final = re.compile(r"[^/\s]+")
 FmtPath = Annotated[Fmt, Path(description="Response format: json, or xml (the spec's own)")]
 RequestId = Annotated[int, Path(ge=1, le=MAX_ID, description="The service request id")]
 
@@ -215,7 +216,8 @@ _PLAIN_FIELDS: Final = {
 _ATTRIBUTE_FIELDS: Final = {
     "coordinate_system": {"type": "string", "enum": list(COORDINATE_SYSTEMS), "default": "wgs84"},
     "urgent": {"type": "string", "enum": ["false", "true"], "default": "false"},
-    "client_key": _string("Idempotency key: a retry with it makes no second request", 60),
+    "client_key": _string("Idempotency key: a retry with it makes no second request", 60)
+    | {"pattern": "^[^/\\s]+$"},
 }
 _REQUIRED_FIELDS: Final = ["api_key", "service_code", "lat", "long"]
 _FORM_FIELDS: Final = {
@@ -353,6 +355,9 @@ def post_request(
     except InvalidInputError as exc:
         raise InvalidInputError(f"service_code: {exc}") from None
     key = _text(fields, "attribute[client_key]", limit=60)
+    if key is not None and not CLIENT_KEY.fullmatch(key):
+        # It comes back as the token of tokens/{token}: it must stay one URL path segment.
+        raise InvalidInputError("attribute[client_key]: no '/' and no spaces")
     result = report_incident(
         session,
         principal=principal,

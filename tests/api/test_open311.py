@@ -22,10 +22,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from api.app import create_app
 from gis.auth import Role, create_user, issue_api_key
 from gis.crs import wgs84_to_gcj02
+from gis.errors import InvalidInputError
 from gis.layers.incidents import Incident, IncidentEvent
 from gis.settings import Settings
+from gis.users import AppUser
 from tests.api.live import live_server
 from tests.api.ogc_sample import ORIGIN_LAT, ORIGIN_LON, Sample, load_sample
 
@@ -244,6 +247,37 @@ def test_client_key_makes_posting_idempotent_and_gives_a_token(
     assert (
         client.get(f"{BASE}/tokens/nope.json", params={"api_key": city["key"]}).status_code == 404
     )
+
+
+def test_a_client_key_that_could_not_be_a_token_is_refused(
+    client: TestClient, city: dict[str, Any]
+) -> None:
+    refused = _post(client, "json", **_request(city, **{"attribute[client_key]": "app/7"}))
+
+    assert refused.status_code == 400
+    assert "client_key" in refused.json()[0]["description"]
+
+
+def test_a_failed_request_writes_nothing(db: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The app's own sessions (not the test's): a request that fails must roll back what it
+    # wrote before failing, although its error leaves as an Open311 array, not a problem.
+    with Session(db) as session, session.begin():
+        key = issue_api_key(session, create_user(session, username="hotline", role=Role.ADMIN))
+
+    def write_then_fail(session: Session, **_: Any) -> None:
+        create_user(session, username="half-written", role=Role.ANALYST)
+        session.flush()
+        raise InvalidInputError("the location is outside every street")
+
+    monkeypatch.setattr("api.routes.open311.report_incident", write_then_fail)
+    app = create_app(Settings(database_url=db.url.render_as_string(hide_password=False)))
+    with TestClient(app) as client:
+        failed = _post(client, "json", **_request({"key": key}))
+
+    assert failed.status_code == 400
+    assert failed.json() == [{"code": 400, "description": "the location is outside every street"}]
+    with Session(db) as session:
+        assert session.scalar(select(AppUser).where(AppUser.username == "half-written")) is None
 
 
 def test_get_requests_filters_and_scope(client: TestClient, city: dict[str, Any]) -> None:
