@@ -12,12 +12,12 @@ planner for an estimate first and count only when it is at most ``exact_count_ma
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Select, Text, and_, cast, func, literal, select
-from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
+from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.orm import Session
 
 from gis.auth import Principal
@@ -58,6 +58,7 @@ class FeaturePage:
     next_after: int | None
     number_matched: int | None
     matched_estimate: int | None = None
+    ids: list[int] = field(default_factory=list)
 
 
 def feature_expression(collection: Collection, crs: OutputCrs) -> ColumnElement[str]:
@@ -122,46 +123,31 @@ def items_page(
     page_conditions = list(conditions)
     if query.after is not None:
         page_conditions.append(collection.id_column > query.after)
-    page = (
-        select(
-            collection.id_column.label("fid"),
-            feature_expression(collection, query.crs).label("feature"),
-        )
+    stmt = (
+        select(collection.id_column.label("fid"), feature_expression(collection, query.crs))
         .select_from(collection.source)
         .where(and_(*page_conditions))
         .order_by(collection.id_column)
-        .limit(query.limit + 1)  # one more tells whether there is a next page
-        .subquery()
+        .limit(query.limit + 1)
     )
-    numbered = select(
-        page.c.fid, page.c.feature, func.row_number().over(order_by=page.c.fid).label("k")
-    ).subquery()
-    kept = numbered.c.k <= query.limit
-    # One row back, not one per feature: the page is joined in SQL, so Python never touches
-    # the features one by one (a 1,000-feature page was 1,000 rows to fetch and re-encode).
-    body, fetched, last_id = session.execute(
-        select(
-            func.string_agg(
-                numbered.c.feature, aggregate_order_by(literal(","), numbered.c.fid)
-            ).filter(kept),
-            func.count(),
-            func.max(numbered.c.fid).filter(kept),
-        )
-    ).one()
-    more = fetched > query.limit
-    returned = min(fetched, query.limit)
+    rows = session.execute(stmt).all()
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    ids = [int(r[0]) for r in rows]
+    body = b",".join(r[1].encode() for r in rows)
     matched: int | None
     estimate: int | None
     if not more and query.after is None:
-        matched, estimate = returned, None  # the whole result is this first page: no count
+        matched, estimate = len(rows), None  # the whole result is this first page: no count
     else:
         matched, estimate = _number_matched(session, collection, conditions, query.exact_count_max)
     return FeaturePage(
-        features=body.encode() if body else b"",
-        number_returned=returned,
-        next_after=int(last_id) if more else None,
+        features=body,
+        number_returned=len(rows),
+        next_after=ids[-1] if more and ids else None,
         number_matched=matched,
         matched_estimate=estimate,
+        ids=ids,
     )
 
 
