@@ -69,6 +69,24 @@ class Layer(StrEnum):
     INCIDENT = "incident"
 
 
+# The polygons a feature can fall in (``:n`` = STREET_SUBDIVIDE_VERTICES): see _prepare_polygons.
+MEMBERSHIP_POLYGONS = (
+    "WITH cells AS ("
+    "   SELECT c.id, c.code, p.street_code, c.geom"
+    "   FROM grid_cell c JOIN grid_plan p ON p.id = c.plan_id AND p.status = 'active')"
+    " SELECT id AS grid_cell_id, code AS grid_code, street_code, geom FROM cells"
+    " UNION ALL"
+    " SELECT NULL, NULL, code, ST_Subdivide(rest, :n) FROM ("
+    "   SELECT d.code, CASE WHEN u.geom IS NULL THEN d.geom"
+    "     ELSE ST_Difference(d.geom, u.geom) END AS rest"
+    "   FROM division d LEFT JOIN ("
+    "     SELECT street_code, ST_Union(geom) AS geom FROM cells GROUP BY street_code"
+    "   ) u ON u.street_code = d.code"
+    "   WHERE d.level = 'street') r"
+    " WHERE NOT ST_IsEmpty(rest)"
+)
+
+
 @dataclass(frozen=True)
 class _Spec:
     """Where a layer's anchor point is: ``point`` on alias ``f``; ``indexed`` is its GiST column."""
@@ -139,22 +157,7 @@ def _prepare_polygons(session: Session, street_codes: Sequence[str] | None) -> N
     """
     session.execute(text("DROP TABLE IF EXISTS _gm_poly, _gm_scope"))
     session.execute(
-        text(
-            "CREATE TEMP TABLE _gm_poly ON COMMIT DROP AS"
-            " WITH cells AS ("
-            "   SELECT c.id, c.code, p.street_code, c.geom"
-            "   FROM grid_cell c JOIN grid_plan p ON p.id = c.plan_id AND p.status = 'active')"
-            " SELECT id AS grid_cell_id, code AS grid_code, street_code, geom FROM cells"
-            " UNION ALL"
-            " SELECT NULL, NULL, code, ST_Subdivide(rest, :n) FROM ("
-            "   SELECT d.code, CASE WHEN u.geom IS NULL THEN d.geom"
-            "     ELSE ST_Difference(d.geom, u.geom) END AS rest"
-            "   FROM division d LEFT JOIN ("
-            "     SELECT street_code, ST_Union(geom) AS geom FROM cells GROUP BY street_code"
-            "   ) u ON u.street_code = d.code"
-            "   WHERE d.level = 'street') r"
-            " WHERE NOT ST_IsEmpty(rest)"
-        ),
+        text(f"CREATE TEMP TABLE _gm_poly ON COMMIT DROP AS {MEMBERSHIP_POLYGONS}"),
         {"n": STREET_SUBDIVIDE_VERTICES},
     )
     session.execute(text("CREATE INDEX ON _gm_poly USING gist (geom)"))
