@@ -2,11 +2,10 @@
 
 A Python asyncio client on this 2-CPU machine spends a quarter of a core parsing responses,
 CPU that the servers under test then lack, and it measures its own scheduling delays as
-latency. wrk is C: its cost is small and equal for every server. The Lua driver below gives
-each wrk thread every n-th path of the list and stops the thread when it has had its share of
-wrk runs for a fixed time (its threads cannot end a run early), so each thread cycles through
-every n-th path of the list from the start: every server gets the same random sequence, the
-faster one simply gets further through it.
+latency. wrk is C: its cost is small and equal for every server. wrk runs for a fixed time
+(its threads cannot end a run early), so the Lua driver below has each of the n threads cycle
+through every n-th path of the list from the start: every server gets the same random
+sequence, the faster one simply gets further through it.
 """
 
 from __future__ import annotations
