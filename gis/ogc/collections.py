@@ -7,10 +7,11 @@ how its rows are scoped to a principal, and its tile limits. Personal layers (``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Final
+from functools import lru_cache, update_wrapper
+from typing import Any, Concatenate, Final, ParamSpec, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -401,8 +402,37 @@ def _build() -> dict[str, Collection]:
     return {c.id: c for c in collections}
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 #: Every exposed collection by id, in listing order.
 COLLECTIONS: Final[Mapping[str, Collection]] = _build()
+
+
+def per_collection(
+    build: Callable[Concatenate[Collection, P], T],
+) -> Callable[Concatenate[Collection, P], T]:
+    """Wrap ``build(collection, *key)`` so it runs once per registered collection and key.
+
+    For SQL built from a collection's definition on every request (the items' feature
+    expression, the tile query): building and cache-keying SQLAlchemy constructs cost more
+    Python time than the rest of those requests. A collection that is not the one registered
+    under its id (a test's own) is built each call, and so is a call with keyword arguments.
+    The key arguments must be hashable.
+    """
+    positional: Callable[..., T] = build  # the cache sees the key as plain positional values
+
+    @lru_cache(maxsize=1024)
+    def registered(collection_id: str, *args: Any) -> T:
+        return positional(COLLECTIONS[collection_id], *args)
+
+    def get(collection: Collection, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        if not kwargs and COLLECTIONS.get(collection.id) is collection:
+            return registered(collection.id, *args)
+        return build(collection, *args, **kwargs)
+
+    update_wrapper(get, build)  # name and docstring of ``build``
+    return get
 
 
 def get_collection(collection_id: str) -> Collection:

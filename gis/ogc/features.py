@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from gis.auth import Principal
 from gis.errors import InvalidParameterError, NotFoundError
-from gis.ogc.collections import Collection
+from gis.ogc.collections import Collection, per_collection
 from gis.ogc.crs import CRS84, OutputCrs
 
 #: Decimal digits of GeoJSON coordinates: 1e-7 degree is about 1 cm.
@@ -61,22 +61,9 @@ class FeaturePage:
     ids: list[int] = field(default_factory=list)
 
 
-# Built once per collection and CRS: constructing the ~25-argument expression was a visible
-# share of an items request's CPU.
-_FEATURES: dict[tuple[str, OutputCrs], tuple[Collection, ColumnElement[str]]] = {}
-
-
+@per_collection  # built once per collection and CRS, not on every items request
 def feature_expression(collection: Collection, crs: OutputCrs) -> ColumnElement[str]:
     """Return the SQL expression of one GeoJSON Feature (as text) for ``collection``."""
-    cached = _FEATURES.get((collection.id, crs))
-    if cached is not None and cached[0] is collection:
-        return cached[1]
-    expression = _build_feature_expression(collection, crs)
-    _FEATURES[(collection.id, crs)] = (collection, expression)
-    return expression
-
-
-def _build_feature_expression(collection: Collection, crs: OutputCrs) -> ColumnElement[str]:
     pairs: list[Any] = []
     for name, column in collection.properties.items():
         pairs.extend((literal(name), column))

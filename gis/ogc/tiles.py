@@ -11,7 +11,6 @@ data starts, so clients never ask) and at most ``tile_feature_cap`` features per
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Final
 
 from sqlalchemy import Integer, Text, and_, bindparam, func, literal_column, select
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from gis.auth import Principal, Role
 from gis.errors import TileOutOfRangeError
-from gis.ogc.collections import COLLECTIONS, Collection, PropertyKind, SqlColumn
+from gis.ogc.collections import Collection, PropertyKind, SqlColumn, per_collection
 
 TILE_MATRIX_SET: Final = "WebMercatorQuad"
 TILE_MATRIX_SET_URI: Final = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
@@ -102,30 +101,15 @@ def vector_tile(
     return bytes(data) if data else b""
 
 
+@per_collection
 def _tile_sql(
     collection: Collection, divisions: tuple[str, ...], grid_codes: tuple[str, ...], cap: int
 ) -> tuple[str, dict[str, Any]]:
     """Return the tile query of a collection and scope as driver SQL (``%(name)s``) + params.
 
-    Built once per (collection, scope, cap) and reused: constructing and cache-keying the
-    SQLAlchemy statement cost more Python time per tile than everything else in the request
-    (profiled on the demo buildings), and the same SQL text lets psycopg prepare it.
+    Built once per (collection, scope, cap) and reused (`per_collection`); the same SQL text
+    also lets psycopg prepare it.
     """
-    if COLLECTIONS.get(collection.id) is collection:
-        return _registered_tile_sql(collection.id, divisions, grid_codes, cap)
-    return _compile_tile_sql(collection, divisions, grid_codes, cap)
-
-
-@lru_cache(maxsize=1024)
-def _registered_tile_sql(
-    collection_id: str, divisions: tuple[str, ...], grid_codes: tuple[str, ...], cap: int
-) -> tuple[str, dict[str, Any]]:
-    return _compile_tile_sql(COLLECTIONS[collection_id], divisions, grid_codes, cap)
-
-
-def _compile_tile_sql(
-    collection: Collection, divisions: tuple[str, ...], grid_codes: tuple[str, ...], cap: int
-) -> tuple[str, dict[str, Any]]:
     scope = Principal(
         username="tile scope", role=Role.ANALYST, divisions=divisions, grid_codes=grid_codes
     )
