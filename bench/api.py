@@ -12,14 +12,13 @@ list for both servers (fixed seed):
 * tiles: random WebMercatorQuad MVT tiles at z15 and z16 whose centres lie in that extent.
 
 Each (workload, server) pair gets a warm-up, then ``--requests`` requests from ``--concurrency``
-clients. The load generator is wrk (``apt-get install wrk``; C, so it takes
-little CPU from the servers on this 2-CPU machine; ``bench/wrk_load.py``) or, with
-``--client python`` or without wrk, an asyncio client in this script. wrk runs for
-``--seconds`` per run (warm-up: 2 s), cycling through the request list; the asyncio client
-sends each request once. Reported, never asserted:
-requests per second, p50/p99 latency and mean response size (wrk counts headers too), and
-gridgis/tipg throughput per workload. The target is at least tipg's throughput with p99 under
-200 ms at 32 clients.
+clients. The load generator is wrk (``apt-get install wrk``; C, so it takes little CPU from
+the servers on this 2-CPU machine; ``bench/wrk_load.py``) or, with ``--client python`` or
+without wrk, an asyncio client in this script. wrk runs for ``--seconds`` per run (warm-up:
+2 s), cycling through the request list; the asyncio client sends each request once. Reported,
+never asserted: requests per second, p50/p99 latency and mean response size (wrk counts
+headers too), and gridgis/tipg throughput per workload. The target is at least tipg's
+throughput with p99 under 200 ms at 32 clients.
 
 tipg runs from its own virtualenv so it cannot disturb ours:
 
@@ -244,10 +243,11 @@ def _timed_run(
         _run_python(server, paths[: args.warmup], args.concurrency)
         return _run_python(server, paths[args.warmup :], args.concurrency)
     header = next(iter(server.headers.items()), None)
-    for seconds in (2.0, args.seconds):  # warm-up, then timed
+    # Warm up on requests of their own, as the asyncio client does, then time the rest.
+    for some, seconds in ((paths[: args.warmup], 2.0), (paths[args.warmup :], args.seconds)):
         result = wrk_load.run(
             server.base,
-            paths[args.warmup :],
+            some,
             concurrency=args.concurrency,
             header=header,
             scratch=scratch,
