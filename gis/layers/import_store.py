@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from gis.auth import Principal
 from gis.errors import FeatureProblem, ImportReport
 from gis.layers.import_checks import ImportLayer
-from gis.layers.membership import assign_staged
+from gis.layers.membership import assign_staged, staged_membership
 
 MAX_PROBLEMS: Final = 10_000
 MAX_OUTSIDE_WARNINGS: Final = 1_000
@@ -63,11 +63,7 @@ def stage_table(session: Session, layer: ImportLayer) -> str:
     """Create the TEMP staging table of ``layer``; return its generated name."""
     name = f"_layer_stage_{uuid.uuid4().hex[:10]}"
     session.execute(
-        text(
-            f"CREATE TEMP TABLE {name} (id bigint PRIMARY KEY, {STAGE_DDL[layer]}, "
-            "street_code varchar(9), grid_cell_id integer, grid_code varchar(20)) "
-            "ON COMMIT DROP"
-        )
+        text(f"CREATE TEMP TABLE {name} (id bigint PRIMARY KEY, {STAGE_DDL[layer]}) ON COMMIT DROP")
     )
     return name
 
@@ -123,11 +119,15 @@ def scope_problems(session: Session, stage: str, principal: Principal) -> list[F
     """Name staged rows outside ``principal``'s scope (membership must be assigned)."""
     if principal.unrestricted:
         return []
-    staged = table(stage, column("id"), column("name"), column("street_code"), column("grid_code"))
-    clause = principal.scope_clause(staged.c.street_code, staged.c.grid_code)
+    staged = table(stage, column("id"), column("name"))
+    member = table(
+        staged_membership(stage), column("id"), column("street_code"), column("grid_code")
+    )
+    clause = principal.scope_clause(member.c.street_code, member.c.grid_code)
     rows = session.execute(
-        select(staged.c.id, staged.c.name, staged.c.street_code, staged.c.grid_code)
-        .where(not_(and_(staged.c.street_code.is_not(None), clause)))
+        select(staged.c.id, staged.c.name, member.c.street_code, member.c.grid_code)
+        .select_from(staged.outerjoin(member, member.c.id == staged.c.id))
+        .where(not_(and_(member.c.street_code.is_not(None), clause)))
         .order_by(staged.c.id)
         .limit(MAX_PROBLEMS)
     ).all()
@@ -143,18 +143,23 @@ def scope_problems(session: Session, stage: str, principal: Principal) -> list[F
     ]
 
 
+# A staged row in no street has no membership row (``{m}``: the membership table).
+_OUTSIDE = "NOT EXISTS (SELECT FROM {m} m WHERE m.id = s.id)"
+
+
 def outside_warnings(session: Session, stage: str, report: ImportReport) -> int:
     """Warn about staged rows in no street (a sample and the count); return the count."""
+    member = staged_membership(stage)
     count = int(
         session.execute(
-            text(f"SELECT count(*) FROM {stage} WHERE street_code IS NULL")
+            text(f"SELECT count(*) FROM {stage} s WHERE {_OUTSIDE.format(m=member)}")
         ).scalar_one()
     )
     if not count:
         return 0
     rows = session.execute(
         text(
-            f"SELECT id, source_id, name FROM {stage} WHERE street_code IS NULL"
+            f"SELECT id, source_id, name FROM {stage} s WHERE {_OUTSIDE.format(m=member)}"
             " ORDER BY id LIMIT :n"
         ),
         {"n": MAX_OUTSIDE_WARNINGS},
@@ -242,8 +247,9 @@ def upsert(session: Session, stage: str, plan: ImportPlan) -> tuple[int, int]:
             f"WITH up AS ("
             f" INSERT INTO {plan.layer.value} ({targets}, street_code, grid_cell_id, grid_code,"
             f"   synthetic)"
-            f" SELECT {values}, s.street_code, s.grid_cell_id, s.grid_code, false"
-            f" FROM {stage} s{area} ORDER BY s.id"
+            f" SELECT {values}, m.street_code, m.grid_cell_id, m.grid_code, false"
+            f" FROM {stage} s LEFT JOIN {staged_membership(stage)} m ON m.id = s.id{area}"
+            f" ORDER BY s.id"
             f" ON CONFLICT {conflict} DO UPDATE SET {set_clause(plan)}"
             f" RETURNING (xmax = 0) AS inserted)"
             f" SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
