@@ -6,7 +6,7 @@ point on surface), that cell's grid code, and the street of the plan. A feature 
 cell still gets its street from the street divisions (``division.level = 'street'``); one in
 no street keeps NULLs and is *reported* (`MembershipReport.outside`), never dropped.
 
-How it is computed, and why (measured on 1,000,000 buildings + 100,000 incidents in 1,395
+How it is computed, and why (measured on 1,000,000 buildings + 100,000 incidents in 1,796
 cells of Dongcheng/Xicheng, PostgreSQL 15 / PostGIS 3.3, 2 cores; ``bench/spatial_join.py``):
 
 * **The join is driven from the polygons.** Written as a plain join, the planner scans the
@@ -31,12 +31,13 @@ cells of Dongcheng/Xicheng, PostgreSQL 15 / PostGIS 3.3, 2 cores; ``bench/spatia
   gets a new entry and the grid_cell_id foreign key is re-checked. Measured for 1 M
   buildings whose membership all changes: 8.5 s with only the PK, +2 s for the FK, +6 s for
   the three membership b-trees, +10 s for the two GiST indexes. A narrow side table
-  (feature id → street, cell, code) takes the same 1 M rows in 2.5 s, but every scoped query
-  in the project (OGC collections, residents, incidents, ``Principal.scope_clause``) reads the
-  columns on the feature tables, so moving them is a schema decision for the lead (see the
-  report). Here the expensive full rewrite happens at most once per feature: imports compute
-  membership for the staged rows before the INSERT (`assign_staged`), plan activation
-  rewrites only the rows of one street, and an unchanged refresh writes nothing.
+  (feature id → street, cell, code) rebuilt by CREATE TABLE AS takes all 1.1 M features in
+  1.5 s, but then every scoped read (OGC items and tiles, residents, incidents, exports,
+  ``Principal.scope_clause``) joins it by id, which needs a b-tree on id as well; here reads
+  come first, so membership stays on the feature tables (the bench times both). Here the
+  expensive full rewrite happens at most once per feature: imports compute membership for
+  the staged rows before the INSERT (`assign_staged`), plan activation rewrites only the
+  rows of one street, and an unchanged refresh writes nothing.
 * **Ties**: a point on an edge shared by two cells goes to the older cell (lowest id), as in
   incident intake; a point on a street border to the lowest street code.
 
