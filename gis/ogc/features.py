@@ -12,7 +12,7 @@ planner for an estimate first and count only when it is at most ``exact_count_ma
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
@@ -58,7 +58,6 @@ class FeaturePage:
     next_after: int | None
     number_matched: int | None
     matched_estimate: int | None = None
-    ids: list[int] = field(default_factory=list)
 
 
 @per_collection  # built once per collection and CRS, not on every items request
@@ -134,7 +133,6 @@ def items_page(
     rows = session.connection().execute(stmt).all()  # Core: no ORM layer for plain rows
     more = len(rows) > query.limit
     rows = rows[: query.limit]
-    ids = [int(r[0]) for r in rows]
     body = b",".join(r[1].encode() for r in rows)
     matched: int | None
     estimate: int | None
@@ -145,10 +143,9 @@ def items_page(
     return FeaturePage(
         features=body,
         number_returned=len(rows),
-        next_after=ids[-1] if more and ids else None,
+        next_after=int(rows[-1][0]) if more and rows else None,
         number_matched=matched,
         matched_estimate=estimate,
-        ids=ids,
     )
 
 
