@@ -6,8 +6,13 @@ import math
 from typing import Any
 
 import mapbox_vector_tile
+import numpy as np
 import pytest
+import shapely
+import shapely.geometry
 from fastapi.testclient import TestClient
+from pyproj import Transformer
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.auth import Principal, Role
@@ -78,6 +83,50 @@ def test_feature_cap_and_scope(session: Session, sample: Sample) -> None:
     grids = {f["properties"]["grid_code"] for f in scoped["buildings"]["features"]}
     assert grids == {"A-02"}
     assert len(scoped["buildings"]["features"]) == sample.buildings_per_cell["A-02"]
+
+
+MERCATOR_HALF_M = 20037508.342789244  # half the side of the Web Mercator square
+TO_3857 = Transformer.from_crs(4326, 3857, always_xy=True)
+
+
+def on_tile(shape: shapely.Geometry, z: int, x: int, y: int, extent: int) -> shapely.Geometry:
+    """``shape`` (EPSG:4326) in the units of tile z/x/y, y up, as mapbox_vector_tile decodes."""
+    size_m = 2 * MERCATOR_HALF_M / 2**z
+    west, south = -MERCATOR_HALF_M + x * size_m, MERCATOR_HALF_M - (y + 1) * size_m
+
+    def units(xy: np.ndarray) -> np.ndarray:
+        mx, my = TO_3857.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([(mx - west) / size_m * extent, (my - south) / size_m * extent])
+
+    return shapely.transform(shape, units)
+
+
+@pytest.mark.parametrize(
+    ("collection_id", "table", "z"),
+    [("grid-cells", "grid_cell", 11), ("buildings", "building", 13), ("buildings", "building", 14)],
+)
+def test_tile_geometry_sits_where_web_mercator_puts_it(
+    session: Session, sample: Sample, collection_id: str, table: str, z: int
+) -> None:
+    # Each vertex must land within one tile unit of where pyproj's Web Mercator puts it (MVT
+    # rounds to whole units), for cells and for buildings, near and far from the tile's edges.
+    x, y = tile_of(ORIGIN_LON, ORIGIN_LAT, z)
+    address = TileAddress(z, y, x)
+    data = vector_tile(session, COLLECTIONS[collection_id], Principal.system(), address)
+    decoded = mapbox_vector_tile.decode(data)[collection_id]
+    extent = decoded["extent"]
+    rows = session.execute(text(f"SELECT id, ST_AsBinary(geom) FROM {table}")).all()
+    stored = {int(fid): shapely.from_wkb(bytes(wkb)) for fid, wkb in rows}
+    whole_tile = shapely.box(0, 0, extent, extent)
+    compared = 0
+    for feature in decoded["features"]:
+        expected = on_tile(stored[feature["id"]], z, x, y, extent)
+        if not whole_tile.contains(expected):
+            continue  # clipped at the tile edge: compare only features the tile holds whole
+        got = shapely.geometry.shape(feature["geometry"])
+        assert shapely.hausdorff_distance(got, expected) <= 1.0 + 1e-9, feature["id"]
+        compared += 1
+    assert compared >= len(decoded["features"]) // 2 > 0
 
 
 def test_incident_tiles_leave_out_long_texts(session: Session, sample: Sample) -> None:
