@@ -64,6 +64,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
+        # Same pool; the connection goes back to it with its isolation level reset.
+        app.state.read_sessions = make_sessionmaker(
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         # Sync routes and dependencies run on anyio's thread pool; see Settings.worker_threads.
         threads = worker_threads(settings)
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads

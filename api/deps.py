@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
@@ -18,13 +20,59 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """Yield one session per request: commit if the route returns, roll back if it raises."""
-    with request.app.state.sessions.begin() as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """Yield one session per request: commit if the route returns, roll back if it raises.
+
+    Async, so that opening it costs no thread hop (a Session does no I/O until used), and
+    neither does closing it when the request never used it (a cached principal). Ending a
+    transaction is blocking I/O, so that runs on the thread pool.
+    """
+    session: Session = request.app.state.sessions()
+    try:
         yield session
+    except BaseException:
+        await _finish(session, commit=False)
+        raise
+    await _finish(session, commit=True)
+
+
+async def _finish(session: Session, *, commit: bool) -> None:
+    if not session.in_transaction():
+        session.close()  # never used: no connection, nothing to commit or roll back
+        return
+    # Shielded, as FastAPI ends sync dependencies, and on a limiter of its own: ending the
+    # transaction returns a connection, so it must never wait for a busy thread.
+    with anyio.CancelScope(shield=True):
+        await anyio.to_thread.run_sync(
+            _end_transaction, session, commit, limiter=anyio.CapacityLimiter(1)
+        )
+
+
+def _end_transaction(session: Session, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+    finally:
+        session.close()
+
+
+async def get_read_session(request: Request) -> AsyncIterator[Session]:
+    """Yield a session whose statements run in autocommit, for routes that only read.
+
+    A transaction costs a tile two of its four round trips to the database (BEGIN and COMMIT
+    around its one query, besides the pool's liveness ping) and a thread hop to end it.
+    Closing an autocommit session does no I/O, so it stays on the event loop. Never for a
+    route that writes, uses SET LOCAL or needs one snapshot across its statements.
+    """
+    session: Session = request.app.state.read_sessions()
+    try:
+        yield session
+    finally:
+        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.deps import get_session
+from api.deps import get_read_session, get_session
 from gis.db import Base, make_engine
 from gis.migrate import scratch_database
 from gis.postgis import server_url
@@ -90,4 +90,5 @@ def app_client(settings: Settings, session: Session) -> TestClient:
     """
     app = create_app(settings)
     app.dependency_overrides[get_session] = lambda: session
+    app.dependency_overrides[get_read_session] = lambda: session
     return TestClient(app)

@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.exc import DataError, InternalError
 
 from api.auth import ReaderDep
-from api.deps import SessionDep, SettingsDep
+from api.deps import ReadSessionDep, SessionDep, SettingsDep
 from gis.errors import CqlFilterError, InvalidParameterError, NotFoundError
 from gis.ogc import collections as registry
 from gis.ogc.collections import COLLECTIONS, Collection
@@ -394,7 +394,7 @@ def _parse_bbox(text: str) -> tuple[float, float, float, float]:
 def items(
     request: Request,
     collection: ReadableCollection,
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     principal: ReaderDep,
     limit: Annotated[

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from api.auth import ReaderDep
-from api.deps import SessionDep
+from api.deps import ReadSessionDep, SessionDep
 from api.routes.ogc import (
     _ERRORS,
     JSON,
@@ -167,7 +167,7 @@ def tileset(
 )
 def tile(
     collection: ReadableCollection,
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: ReaderDep,
     z: Annotated[int, Path(alias="tileMatrix", ge=0, le=MAX_ZOOM)],
     y: Annotated[int, Path(alias="tileRow", ge=0)],
