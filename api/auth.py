@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import SessionDep, SettingsDep
-from gis.auth import AuthenticationError, Permission, Principal, Role, authenticate
+from gis.auth import (
+    AuthenticationError,
+    Permission,
+    Principal,
+    Role,
+    authenticate,
+    remembered,
+)
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -31,19 +40,27 @@ def _credential(request: Request, header: HTTPAuthorizationCredentials | None) -
     return request.query_params.get("api_key") or request.headers.get("x-api-key")
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     session: SessionDep,
     header: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """Return the caller, or raise 401 when there are no valid credentials."""
+    """Return the caller, or raise 401 when there are no valid credentials.
+
+    Async: a credential this worker checked recently costs no thread hop; looking one up in
+    the database is blocking I/O and runs on the thread pool.
+    """
     credential = _credential(request, header)
     if not credential:
         raise AuthenticationError("authentication required: send Authorization: Bearer <token>")
-    return authenticate(session, credential, cache=request.app.state.principals)
+    cache = request.app.state.principals
+    known = remembered(credential, cache)
+    if known is not None:
+        return known
+    return await run_in_threadpool(partial(authenticate, session, credential, cache=cache))
 
 
-def get_reader(
+async def get_reader(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -53,17 +70,17 @@ def get_reader(
     credential = _credential(request, header)
     if not credential and settings.anonymous_read:
         return ANONYMOUS
-    return get_principal(request, session, header)
+    return await get_principal(request, session, header)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 ReaderDep = Annotated[Principal, Depends(get_reader)]
 
 
-def requires(permission: Permission) -> Callable[[Principal], Principal]:
+def requires(permission: Permission) -> Callable[[Principal], Awaitable[Principal]]:
     """Return a dependency that lets through only principals granted ``permission``."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:  # pure: no thread hop
         principal.require(permission)
         return principal
 

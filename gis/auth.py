@@ -310,6 +310,11 @@ def issue_api_key(session: Session, user: AppUser) -> str:
     return key
 
 
+def remembered(credential: str, cache: PrincipalCache) -> Principal | None:
+    """Return the principal ``cache`` still holds for ``credential`` (no database), or None."""
+    return cache.get(_digest(credential))
+
+
 def authenticate(
     session: Session, credential: str, *, cache: PrincipalCache | None = None
 ) -> Principal:

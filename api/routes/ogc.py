@@ -16,6 +16,7 @@ from typing import Annotated, Any, Final
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -180,9 +181,14 @@ CollectionIdPath = Annotated[
 ]
 
 
-def _readable(session: SessionDep, principal: ReaderDep, collection_id: CollectionIdPath) -> Any:
+async def _readable(
+    session: SessionDep, principal: ReaderDep, collection_id: CollectionIdPath
+) -> Any:
     collection = registry.get_collection(collection_id)
-    registry.require_listed(session, collection, principal)
+    if not collection.hide_when_empty:  # no query to make: no thread hop
+        collection.require_readable(principal)
+        return collection
+    await run_in_threadpool(registry.require_listed, session, collection, principal)
     return collection
 
 

@@ -79,6 +79,8 @@ def test_run_results_stats_isochrones_gaps_and_sites(
     assert iso["numberReturned"] == run["summary"]["isochrone_rows"] // 2
     assert {f["properties"]["minutes"] for f in iso["features"]} == {5}
     assert iso["features"][0]["geometry"]["type"] == "MultiPolygon"
+    ogc = client.get("/collections/isochrones/items", params={"limit": 3}, headers=admin)
+    assert ogc.status_code == 200 and ogc.json()["numberReturned"] == 3  # listed once filled
 
     gaps = client.get(
         f"/coverage/runs/{run_id}/gaps", params={"category": "kindergarten"}, headers=admin

@@ -79,6 +79,8 @@ def test_collections_list_what_the_role_may_read(
     assert {"streets", "communities", "grid-cells", "buildings", "incidents"} <= set(ids)
     # No coverage run yet: the result collections are not listed.
     assert "isochrones" not in ids and "coverage-results" not in ids
+    for hidden in ("isochrones", "coverage-results"):  # nor are they readable
+        assert client.get(f"/collections/{hidden}/items", headers=admin).status_code == 404
 
     analyst = login("ana", role=Role.ANALYST)
     ids = [c["id"] for c in client.get("/collections", headers=analyst).json()["collections"]]
