@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, SettingsDep
 from gis.auth import (
@@ -53,6 +54,11 @@ async def get_principal(
     credential = _credential(request, header)
     if not credential:
         raise AuthenticationError("authentication required: send Authorization: Bearer <token>")
+    return await principal_of(request, session, credential)
+
+
+async def principal_of(request: Request, session: Session, credential: str) -> Principal:
+    """Return the principal of a token or key: from the worker's cache, else the database."""
     cache = request.app.state.principals
     known = remembered(credential, cache)
     if known is not None:

@@ -35,6 +35,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
+from api.auth import principal_of
 from api.deps import SessionDep, SettingsDep
 from api.open311_format import Fmt, Open311Route, render
 from api.open311_schema import (
@@ -389,7 +390,8 @@ def post_request(
     return render(fmt, "service_requests", [item], status_code=201 if result.created else 200)
 
 
-def _reader(
+async def _reader(
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     header: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -399,7 +401,7 @@ def _reader(
 ) -> Principal:
     credential = header.credentials if header is not None else api_key
     if credential:
-        principal = authenticate(session, credential)
+        principal = await principal_of(request, session, credential)
         principal.require(Permission.READ_INCIDENTS)
         return principal
     if settings.anonymous_read:

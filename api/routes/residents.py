@@ -32,8 +32,8 @@ router = APIRouter(prefix="/residents", tags=["residents"])
 PersonId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
 
 
-def resident_crypto(request: Request, settings: SettingsDep) -> ResidentCrypto:
-    """Return the app's resident cipher (the key is read once per process)."""
+async def resident_crypto(request: Request, settings: SettingsDep) -> ResidentCrypto:
+    """Return the app's resident cipher (the key is read once per process, then no hop)."""
     crypto: ResidentCrypto | None = getattr(request.app.state, "resident_crypto", None)
     if crypto is None:
         crypto = ResidentCrypto.from_settings(settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -20,23 +21,30 @@ def _client(settings: Settings, session: Session, auth_cache_s: float) -> TestCl
     return app_client(settings.model_copy(update={"auth_cache_s": auth_cache_s}), session)
 
 
-def _machine_key(session: Session) -> tuple[int, str]:
-    user = create_user(session, username="feeder", role=Role.ANALYST)
+def _machine_key(session: Session, role: Role = Role.ANALYST) -> tuple[int, str]:
+    user = create_user(session, username="feeder", role=role)
     return user.id, issue_api_key(session, user)
 
 
+@pytest.mark.parametrize(
+    ("role", "path", "refused"),
+    [
+        (Role.ANALYST, "/collections", 401),
+        (Role.COMMANDER, "/open311/v2/requests.json", 403),  # GeoReport v2: invalid api_key
+    ],
+)
 def test_a_disabled_user_is_refused_once_the_cache_lifetime_has_passed(
-    settings: Settings, session: Session
+    settings: Settings, session: Session, role: Role, path: str, refused: int
 ) -> None:
-    user_id, key = _machine_key(session)
-    headers = {"Authorization": f"Bearer {key}"}
+    user_id, key = _machine_key(session, role)
+    params = {"api_key": key}  # as GDAL and Open311 clients send it
     with _client(settings, session, auth_cache_s=0.3) as client:
-        assert client.get("/collections", headers=headers).status_code == 200
+        assert client.get(path, params=params).status_code == 200
         # another process disables the user: this worker trusts its check for 0.3 s at most
         session.execute(text("UPDATE app_user SET active = false WHERE id = :id"), {"id": user_id})
-        assert client.get("/collections", headers=headers).status_code == 200  # remembered
+        assert client.get(path, params=params).status_code == 200  # remembered
         time.sleep(0.35)
-        assert client.get("/collections", headers=headers).status_code == 401
+        assert client.get(path, params=params).status_code == refused
 
 
 def test_without_a_cache_every_request_is_checked(settings: Settings, session: Session) -> None:
