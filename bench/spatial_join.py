@@ -218,36 +218,13 @@ def _stage(session: Session) -> None:
         )
 
 
-def _assign_staged(session: Session) -> None:
-    """What an import does for membership: staging GiST index, ANALYZE, `assign_staged`."""
-    for layer, _ in POINTS:
-        stage = f"_bench_stage_{layer}"
-        session.execute(text(f"CREATE INDEX ON {stage} USING gist (pt)"))
-        session.execute(text(f"ANALYZE {stage}"))
-        assign_staged(session, stage, point="f.pt")
-
-
-def _staged_buildings(session: Session) -> pd.DataFrame:
-    """The staged buildings' cells and streets, in building id order."""
+def _cells_of(session: Session, rows: str, membership: str) -> pd.DataFrame:
+    """Cell and street of every row of ``rows`` by ``membership`` (joined on id), by id."""
     return pd.DataFrame(
         session.execute(
             text(
-                f"SELECT m.grid_cell_id, m.street_code FROM _bench_stage_building s"
-                f" LEFT JOIN {staged_membership('_bench_stage_building')} m ON m.id = s.id"
-                f" ORDER BY s.id"
-            )
-        ).all(),
-        columns=["cell_id", "street_code"],
-    )
-
-
-def _narrow_buildings(session: Session) -> pd.DataFrame:
-    """The buildings' cells and streets in the narrow table, in building id order."""
-    return pd.DataFrame(
-        session.execute(
-            text(
-                "SELECT m.grid_cell_id, m.street_code FROM building b"
-                " LEFT JOIN bench_building_membership m ON m.id = b.id ORDER BY b.id"
+                f"SELECT m.grid_cell_id, m.street_code FROM {rows} f"
+                f" LEFT JOIN {membership} m ON m.id = f.id ORDER BY f.id"
             )
         ).all(),
         columns=["cell_id", "street_code"],
@@ -306,14 +283,16 @@ def _run(args: argparse.Namespace, url: str) -> None:
             for layer, _ in POINTS:
                 session.execute(text(f"ALTER TABLE bench_{layer}_membership ADD PRIMARY KEY (id)"))
             narrow_pk_s = time.perf_counter() - t
-            narrow = _narrow_buildings(session)
+            narrow = _cells_of(session, "building", "bench_building_membership")
             session.rollback()  # a measurement only: the tables go
         with Session(engine) as session, session.begin():
             _stage(session)
             t = time.perf_counter()
-            _assign_staged(session)
+            for layer, _ in POINTS:  # what an import does for membership
+                assign_staged(session, f"_bench_stage_{layer}", column="pt")
             staged_s = time.perf_counter() - t
-            staged = _staged_buildings(session)
+            stage = "_bench_stage_building"
+            staged = _cells_of(session, stage, staged_membership(stage))
             session.rollback()  # a measurement only: the staging goes
         with Session(engine) as session, session.begin():
             t = time.perf_counter()

@@ -272,10 +272,7 @@ def table_problems(session: Session, stage: str, plan: ImportPlan) -> list[Featu
         problems += code_conflicts(session, stage, plan.source)
     if problems:
         return problems
-    point = POINT[plan.layer]
-    session.execute(text(f"CREATE INDEX ON {stage} USING gist ({point})"))
-    session.execute(text(f"ANALYZE {stage}"))
-    assign_staged(session, stage, point=f"f.{point}")
+    assign_staged(session, stage, column=POINT[plan.layer])
     if plan.principal is not None:
         problems = scope_problems(session, stage, plan.principal)
     return problems
