@@ -4,15 +4,14 @@ Data: the real Dongcheng + Xicheng street boundaries, each street cut into ~260 
 (one active plan per street, 1,796 cells), 1,000,000 synthetic buildings (small squares
 round uniform anchor points over the two districts' bounding box, so some fall outside every
 street) and 100,000 synthetic incidents (open cases of one minor class). The PostGIS side is
-`gis.layers.membership.refresh_membership` with its writes (every row gets a new membership);
-the geopandas side joins the anchors with the cells (``predicate="intersects"``) and the rest
-with the streets, in memory, writing nothing. Both sides' assignments are compared.
+`gis.layers.membership.refresh_membership` with its writes: it rebuilds the layers'
+membership tables (every feature in a street gets a row) and commits; the geopandas side
+joins the anchors with the cells (``predicate="intersects"``) and the rest with the streets,
+in memory, writing nothing. Both sides' assignments are compared.
 
-Two more measures, same data, same run, each checked against the stored membership:
-* membership as an import assigns it: on staged rows (`assign_staged`), which the import's
-  one INSERT then writes with the feature: the product's path for new features;
-* a narrow side-table design (feature id -> membership, rebuilt by CREATE TABLE AS), not
-  adopted: every scoped query reads membership on the feature tables.
+One more measure, same data, same run, checked against the stored membership: membership as
+an import assigns it, on staged rows (`assign_staged`), before the import's one INSERT writes
+features and membership.
 
     .venv/bin/python bench/spatial_join.py [--buildings N] [--incidents N] [--cell-size-m M]
     .venv/bin/python bench/spatial_join.py --database-url postgresql://...   # another server
@@ -33,14 +32,8 @@ from sqlalchemy.orm import Session
 
 from gis.boundaries import import_boundaries
 from gis.crs import from_metric, gauss_kruger_epsg, to_metric
-from gis.db import copy_rows, hex_ewkb, make_engine
-from gis.layers.membership import (
-    MEMBERSHIP_POLYGONS,
-    STREET_SUBDIVIDE_VERTICES,
-    assign_staged,
-    refresh_membership,
-    staged_membership,
-)
+from gis.db import copy_rows, hex_ewkb, make_engine, spatial_order
+from gis.layers.membership import assign_staged, refresh_membership, staged_membership
 from gis.migrate import scratch_database
 from gis.postgis import server_url
 from gis.settings import Settings
@@ -77,7 +70,7 @@ def _load(
     n_incidents: int,
     rng: np.random.Generator,
     bounds: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> None:
     plans = {}
     for code in sorted(cells["street_code"].unique()):
         plans[code] = session.execute(
@@ -124,7 +117,17 @@ def _load(
             "anchor": hex_ewkb(anchors),
         }
     )
-    copy_rows(session, "building", buildings, list(buildings.columns))
+    # Written as an import writes them: in Z-order of their anchors (`spatial_order`).
+    session.execute(text("CREATE TEMP TABLE _bench_load (LIKE building INCLUDING DEFAULTS)"))
+    copy_rows(session, "_bench_load", buildings, list(buildings.columns))
+    names = ", ".join(buildings.columns)
+    session.execute(
+        text(
+            f"INSERT INTO building ({names}) SELECT {names} FROM _bench_load"
+            f" ORDER BY {spatial_order('anchor')}"
+        )
+    )
+    session.execute(text("DROP TABLE _bench_load"))
     points = shapely.points(
         rng.uniform(minx, maxx, n_incidents), rng.uniform(miny, maxy, n_incidents)
     )
@@ -143,7 +146,6 @@ def _load(
         }
     )
     copy_rows(session, "incident", incidents, list(incidents.columns))
-    return np.asarray(anchors), np.asarray(points)
 
 
 def _sjoin(points: np.ndarray, cells: gpd.GeoDataFrame, streets: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -158,46 +160,6 @@ def _sjoin(points: np.ndarray, cells: gpd.GeoDataFrame, streets: gpd.GeoDataFram
     in_street = in_street.sort_values("code").loc[~in_street.index.duplicated(keep="first")]
     out.loc[in_street.index, "street_code"] = in_street["code"].to_numpy()
     return out
-
-
-def _narrow_rebuild(session: Session) -> None:
-    """Membership rebuilt into narrow side tables by CREATE TABLE AS, with two cheap indexes.
-
-    Not the product's design (membership lives on the feature tables, which every scoped
-    query reads); timed here for the decision on moving it out: a rebuilt narrow table can
-    use parallel workers and writes no wide rows. Its cheapest sound indexing: the rebuild
-    writes rows in id order (DISTINCT ON sorts by id), so a BRIN index finds a feature's row
-    and costs next to nothing; scope filters get a b-tree on the integer cell id.
-    """
-    session.execute(
-        text(f"CREATE UNLOGGED TABLE bench_poly AS {MEMBERSHIP_POLYGONS}"),
-        {"n": STREET_SUBDIVIDE_VERTICES},
-    )
-    session.execute(text("CREATE INDEX ON bench_poly USING gist (geom); ANALYZE bench_poly"))
-    # The polygons are few rows: without these the planner never splits them between workers.
-    session.execute(
-        text(
-            "SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0;"
-            " SET LOCAL min_parallel_table_scan_size = 0"
-        )
-    )
-    for layer, point in POINTS:
-        session.execute(
-            text(
-                f"CREATE TABLE bench_{layer}_membership AS"
-                f" SELECT DISTINCT ON (f.id) f.id, p.street_code, p.grid_cell_id, p.grid_code"
-                f" FROM bench_poly p JOIN {layer} f ON f.{point} && p.geom"
-                f"   AND ST_Intersects(p.geom, f.{point})"
-                f" ORDER BY f.id, p.grid_cell_id, p.street_code"
-            )
-        )
-        session.execute(
-            text(
-                f"CREATE INDEX ON bench_{layer}_membership USING brin (id)"
-                f" WITH (pages_per_range = 4)"
-            )
-        )
-        session.execute(text(f"CREATE INDEX ON bench_{layer}_membership (grid_cell_id)"))
 
 
 def _stage(session: Session) -> None:
@@ -265,26 +227,21 @@ def _run(args: argparse.Namespace, url: str) -> None:
                 import_boundaries(session, DATA / "subdistricts" / f"{d}-all.geojson")
             cells = _cells(streets, args.cell_size_m)
             t = time.perf_counter()
-            anchors, points = _load(
-                session, cells, args.buildings, args.incidents, rng, streets.total_bounds
-            )
+            _load(session, cells, args.buildings, args.incidents, rng, streets.total_bounds)
             load_s = time.perf_counter() - t
+            # Both sides get the points as stored (by id), so they walk them in one order.
+            anchors, points = (
+                shapely.from_wkb(
+                    session.execute(text(f"SELECT ST_AsBinary({col}) FROM {name} ORDER BY id"))
+                    .scalars()
+                    .all()
+                )
+                for name, col in POINTS
+            )
         # Settle the load as autovacuum would (visibility map, hint bits, statistics), so
         # that neither side's first read pays for the bulk load.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE building, incident, grid_cell"))
-        # First, on the freshly loaded tables: the refresh's rewrite of 709,000 wide rows
-        # leaves dead tuples that would slow any join read after it until vacuumed.
-        with Session(engine) as session, session.begin():
-            t = time.perf_counter()
-            _narrow_rebuild(session)
-            narrow_s = time.perf_counter() - t
-            t = time.perf_counter()
-            for layer, _ in POINTS:
-                session.execute(text(f"ALTER TABLE bench_{layer}_membership ADD PRIMARY KEY (id)"))
-            narrow_pk_s = time.perf_counter() - t
-            narrow = _cells_of(session, "building", "bench_building_membership")
-            session.rollback()  # a measurement only: the tables go
         with Session(engine) as session, session.begin():
             _stage(session)
             t = time.perf_counter()
@@ -294,20 +251,16 @@ def _run(args: argparse.Namespace, url: str) -> None:
             stage = "_bench_stage_building"
             staged = _cells_of(session, stage, staged_membership(stage))
             session.rollback()  # a measurement only: the staging goes
+        t = time.perf_counter()  # the commit included: the writes are durable when it ends
         with Session(engine) as session, session.begin():
-            t = time.perf_counter()
             report = refresh_membership(session, layers=["building", "incident"])
-            postgis_s = time.perf_counter() - t
+        postgis_s = time.perf_counter() - t
+        t = time.perf_counter()
         with Session(engine) as session, session.begin():
-            t = time.perf_counter()
             unchanged = refresh_membership(session, layers=["building", "incident"])
-            join_only_s = time.perf_counter() - t
-            stored = pd.DataFrame(
-                session.execute(
-                    text("SELECT grid_cell_id, street_code FROM building ORDER BY id")
-                ).all(),
-                columns=["cell_id", "street_code"],
-            )
+        join_only_s = time.perf_counter() - t
+        with Session(engine) as session:
+            stored = _cells_of(session, "building", "building_membership")
             ids = pd.DataFrame(
                 session.execute(
                     text("SELECT id, ST_AsBinary(geom) FROM grid_cell ORDER BY id")
@@ -331,7 +284,8 @@ def _run(args: argparse.Namespace, url: str) -> None:
         print(f"PostGIS refresh_membership (with writes): {postgis_s:.2f} s; ", end="")
         print(f"rows changed {report.changed:,}")
         print(
-            f"second refresh, nothing to write: {join_only_s:.2f} s ({unchanged.changed} changed)"
+            f"second refresh (rebuilt again, nothing changes): {join_only_s:.2f} s"
+            f" ({unchanged.changed} changed)"
         )
         print(f"geopandas sjoin (cells, then streets; no writes): {sjoin_s:.2f} s")
         print(f"ratio PostGIS / geopandas: {postgis_s / sjoin_s:.2f}; same cells: {same_cell}")
@@ -339,13 +293,6 @@ def _run(args: argparse.Namespace, url: str) -> None:
             f"membership as imports assign it (staged rows, before their one INSERT):"
             f" {staged_s:.2f} s, {staged_s / sjoin_s:.2f}x geopandas;"
             f" same as stored: {_same(stored, staged)}"
-        )
-        print(
-            f"narrow side tables rebuilt by CREATE TABLE AS (a design not adopted):"
-            f" {narrow_s:.2f} s, {narrow_s / sjoin_s:.2f}x geopandas;"
-            f" same as stored: {_same(stored, narrow)}; with the b-tree on id that joins from"
-            f" pages of features need: {narrow_s + narrow_pk_s:.2f} s,"
-            f" {(narrow_s + narrow_pk_s) / sjoin_s:.2f}x"
         )
     finally:
         engine.dispose()

@@ -371,11 +371,12 @@ class Demo:
             )
             open_states = [s.value for s in OPEN_STATES]
             scope = Incident.street_code.in_(self.streets)
+            counted = select(func.count()).select_from(Incident).join(Incident.membership)
             self.report.open_incidents = session.execute(
-                select(func.count()).where(scope, Incident.status.in_(open_states))
+                counted.where(scope, Incident.status.in_(open_states))
             ).scalar_one()
             self.report.overdue_incidents = session.execute(
-                select(func.count()).where(
+                counted.where(
                     scope,  # paused (postponed, suspended) cases are not overdue
                     Incident.status.in_([s.value for s in CLOCK_RUNNING_STATES]),
                     Incident.deadline_at < text("now()"),

@@ -119,6 +119,8 @@ def load_buildings(
             func.coalesce(GridCell.community_code, cast(community, String)),
             Building.street_code,
         )
+        .select_from(Building)
+        .outerjoin(Building.membership)
         .outerjoin(GridCell, GridCell.id == Building.grid_cell_id)
         .order_by(Building.id)
     )

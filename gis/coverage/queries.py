@@ -97,6 +97,7 @@ def _result_rows(
     stmt = (
         select(*columns)
         .join(Building, Building.id == CoverageResult.building_id)
+        .outerjoin(Building.membership)
         .where(
             CoverageResult.run_id == run_id,
             principal.scope_clause(Building.street_code.expression, Building.grid_code.expression),

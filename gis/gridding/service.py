@@ -314,9 +314,9 @@ def validate(session: Session, plan_id: int) -> ValidationReport:
         shapely.from_wkb([c[1] for c in communities]) if communities else [], crs=4326
     ).to_crs(epsg)
     buildings = session.execute(
-        select(Building.id, func.ST_AsBinary(Building.geom)).where(
-            Building.street_code == plan.street_code
-        )
+        select(Building.id, func.ST_AsBinary(Building.geom))
+        .join(Building.membership)
+        .where(Building.street_code == plan.street_code)
     ).all()
     footprints = gpd.GeoSeries(
         shapely.from_wkb([b[1] for b in buildings]) if buildings else [], crs=4326

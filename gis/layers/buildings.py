@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gis.db import Base
-from gis.layers.base import Membership, Provenance
+from gis.layers.base import Membership, MembershipRow, Provenance
 
 
 class Building(Membership, Provenance, Base):
@@ -38,6 +38,14 @@ class Building(Membership, Provenance, Base):
     anchor: Mapped[WKBElement] = mapped_column(
         Geometry("POINT", srid=4326, spatial_index=True), nullable=False
     )
+
+
+class BuildingMembership(MembershipRow, Base):
+    """Street and grid cell of one building (see `MembershipRow`)."""
+
+    __tablename__ = "building_membership"
+
+    id: Mapped[int] = mapped_column(ForeignKey("building.id", ondelete="CASCADE"), primary_key=True)
 
 
 class Dwelling(Base):

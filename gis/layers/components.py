@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import Date, String
+from sqlalchemy import Date, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gis.db import Base
-from gis.layers.base import Membership, Provenance
+from gis.layers.base import Membership, MembershipRow, Provenance
 
 
 class Component(Membership, Provenance, Base):
@@ -30,4 +30,14 @@ class Component(Membership, Provenance, Base):
     change_date: Mapped[date | None] = mapped_column(Date)
     geom: Mapped[WKBElement] = mapped_column(
         Geometry("GEOMETRY", srid=4326, spatial_index=True), nullable=False
+    )
+
+
+class ComponentMembership(MembershipRow, Base):
+    """Street and grid cell of one component (see `MembershipRow`)."""
+
+    __tablename__ = "component_membership"
+
+    id: Mapped[int] = mapped_column(
+        ForeignKey("component.id", ondelete="CASCADE"), primary_key=True
     )

@@ -89,8 +89,11 @@ def layer_select(
     kind = ImportLayer(layer)
     model = MODELS[kind]
     columns = [getattr(model, c) for c in (*COLUMNS[kind], *COMMON)]
-    stmt = select(model.id, *columns, func.ST_AsBinary(model.geom).label("wkb")).where(
-        scope_of(model, principal)
+    stmt = (
+        select(model.id, *columns, func.ST_AsBinary(model.geom).label("wkb"))
+        .select_from(model)
+        .outerjoin(model.membership)
+        .where(scope_of(model, principal))
     )
     if bbox is not None:
         stmt = stmt.where(model.geom.intersects(func.ST_MakeEnvelope(*bbox, 4326)))

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gis.db import Base
-from gis.layers.base import Membership, Provenance
+from gis.layers.base import Membership, MembershipRow, Provenance
 
 
 class Facility(Membership, Provenance, Base):
@@ -28,3 +28,11 @@ class Facility(Membership, Provenance, Base):
     geom: Mapped[WKBElement] = mapped_column(
         Geometry("POINT", srid=4326, spatial_index=True), nullable=False
     )
+
+
+class FacilityMembership(MembershipRow, Base):
+    """Street and grid cell of one facility (see `MembershipRow`)."""
+
+    __tablename__ = "facility_membership"
+
+    id: Mapped[int] = mapped_column(ForeignKey("facility.id", ondelete="CASCADE"), primary_key=True)

@@ -170,8 +170,7 @@ def delete_feature(
     kind = ImportLayer(layer)
     principal.require(Permission.WRITE_LAYERS)
     model = model_of(kind)
-    result = session.execute(
-        delete(model).where(model.id == feature_id, scope_of(model, principal))
-    )
+    readable = select(model.id).outerjoin(model.membership).where(scope_of(model, principal))
+    result = session.execute(delete(model).where(model.id == feature_id, model.id.in_(readable)))
     if not getattr(result, "rowcount", 0):
         raise NotFoundError(kind.value, feature_id)

@@ -15,9 +15,10 @@ from sqlalchemy import and_, column, not_, select, table, text
 from sqlalchemy.orm import Session
 
 from gis.auth import Principal
+from gis.db import spatial_order
 from gis.errors import FeatureProblem, ImportReport
 from gis.layers.import_checks import ImportLayer
-from gis.layers.membership import assign_staged, staged_membership
+from gis.layers.membership import assign_staged, membership_table, staged_membership
 
 MAX_PROBLEMS: Final = 10_000
 MAX_OUTSIDE_WARNINGS: Final = 1_000
@@ -179,8 +180,8 @@ def outside_warnings(session: Session, stage: str, report: ImportReport) -> int:
 
 
 def set_clause(plan: ImportPlan) -> str:
-    """Columns a re-import overwrites: geometry, membership, and attributes the file has."""
-    sets = ["geom", "street_code", "grid_cell_id", "grid_code"]
+    """Columns a re-import overwrites: geometry and the attributes the file has."""
+    sets = ["geom"]
     has = set(plan.columns)
     if plan.layer is ImportLayer.BUILDING:
         sets.append("anchor")
@@ -235,8 +236,17 @@ INSERT: Final[dict[ImportLayer, tuple[str, str, str]]] = {
 
 
 def upsert(session: Session, stage: str, plan: ImportPlan) -> tuple[int, int]:
-    """Write the staged rows in one statement; return (inserted, updated)."""
+    """Write the staged rows and their membership in one statement; return (inserted, updated).
+
+    The features are written first, in Z-order of their points (`spatial_order`) so that
+    neighbours share pages. Their ids come back with the key they were matched on
+    (``source_id``, or ``obj_id`` for components), which finds the staged row and so the
+    membership `assign_staged` gave it. A re-imported feature now in no street loses its
+    membership row.
+    """
     targets, values, conflict = INSERT[plan.layer]
+    key = "obj_id" if plan.layer is ImportLayer.COMPONENT else "source_id"
+    members = membership_table(plan.layer.value)
     area = (
         " CROSS JOIN LATERAL (SELECT ST_Area(s.geom::geography) AS area_m2) a"
         if plan.layer is ImportLayer.BUILDING
@@ -245,13 +255,24 @@ def upsert(session: Session, stage: str, plan: ImportPlan) -> tuple[int, int]:
     row = session.execute(
         text(
             f"WITH up AS ("
-            f" INSERT INTO {plan.layer.value} ({targets}, street_code, grid_cell_id, grid_code,"
-            f"   synthetic)"
-            f" SELECT {values}, m.street_code, m.grid_cell_id, m.grid_code, false"
-            f" FROM {stage} s LEFT JOIN {staged_membership(stage)} m ON m.id = s.id{area}"
-            f" ORDER BY s.id"
+            f" INSERT INTO {plan.layer.value} ({targets}, synthetic)"
+            f" SELECT {values}, false FROM {stage} s{area}"
+            f" ORDER BY {spatial_order('s.' + POINT[plan.layer])}, s.id"
             f" ON CONFLICT {conflict} DO UPDATE SET {set_clause(plan)}"
-            f" RETURNING (xmax = 0) AS inserted)"
+            f" RETURNING id, {key} AS key, (xmax = 0) AS inserted),"
+            f" placed AS ("
+            f" SELECT up.id, up.inserted, m.street_code, m.grid_cell_id, m.grid_code"
+            f" FROM up JOIN {stage} s ON s.source_id = up.key"
+            f" LEFT JOIN {staged_membership(stage)} m ON m.id = s.id),"
+            f" gone AS ("
+            f" DELETE FROM {members} t USING placed p"
+            f" WHERE t.id = p.id AND NOT p.inserted AND p.street_code IS NULL),"
+            f" put AS ("
+            f" INSERT INTO {members} AS t (id, street_code, grid_cell_id, grid_code)"
+            f" SELECT id, street_code, grid_cell_id, grid_code FROM placed"
+            f" WHERE street_code IS NOT NULL ORDER BY id"
+            f" ON CONFLICT (id) DO UPDATE SET street_code = EXCLUDED.street_code,"
+            f"   grid_cell_id = EXCLUDED.grid_cell_id, grid_code = EXCLUDED.grid_code)"
             f" SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
             f" FROM up"
         ),

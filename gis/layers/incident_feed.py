@@ -24,13 +24,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gis.auth import Permission, Principal
+from gis.layers.incident_filter import INCIDENTS, incident_scope
 from gis.layers.incident_notify import CHANNEL
 from gis.layers.incidents import Incident, IncidentEvent
 
 log = logging.getLogger(__name__)
 REPLAY_MAX: Final = 1000
 QUEUE_MAX: Final = 1000
-_INCIDENT: Final = Incident.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +77,8 @@ def events_after(
             Incident.street_code,
             Incident.grid_code,
         )
-        .join(Incident, Incident.id == IncidentEvent.incident_id)
-        .where(
-            IncidentEvent.id > after_id,
-            principal.scope_clause(_INCIDENT.c.street_code, _INCIDENT.c.grid_code),
-        )
+        .join(INCIDENTS, Incident.id == IncidentEvent.incident_id)
+        .where(IncidentEvent.id > after_id, incident_scope(principal))
         .order_by(IncidentEvent.id)
         .limit(limit)
     )
@@ -173,7 +170,7 @@ class IncidentHub:
             log.warning("ignoring malformed incident notification %r", payload[:200])
             return None
         cursor = await conn.execute(
-            "SELECT street_code, grid_code FROM incident WHERE id = %s", (incident_id,)
+            "SELECT street_code, grid_code FROM incident_membership WHERE id = %s", (incident_id,)
         )
         row = await cursor.fetchone()
         street, grid = (row[0], row[1]) if row else (None, None)

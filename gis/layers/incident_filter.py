@@ -19,10 +19,16 @@ from sqlalchemy.orm import Session
 
 from gis.auth import Permission, Principal
 from gis.errors import InvalidInputError
-from gis.layers.incidents import Incident
+from gis.layers.incidents import Incident, IncidentMembership
 from gis.layers.workflow import CLOCK_RUNNING_STATES, STATES
 
 _CLASS_CODE: Final = re.compile(r"[0-9]{4}")
+
+
+# Incidents with their membership: every query that filters or shows street/grid reads this.
+INCIDENTS: Final = Incident.__table__.outerjoin(
+    IncidentMembership.__table__, IncidentMembership.id == Incident.id
+)
 
 
 def incident_scope(principal: Principal) -> ColumnElement[bool]:
@@ -157,6 +163,7 @@ def incident_feature_page(
                 props,
             ).label("feature"),
         )
+        .select_from(INCIDENTS)
         .where(true(), *chosen.conditions(principal))
         .order_by(Incident.id)
         .limit(limit)
@@ -199,10 +206,16 @@ _SUMMARY_COLUMNS: Final = (
 )
 
 
+def _summary_column(name: str) -> Any:
+    """Column of a summary name: the incident's, or its membership's."""
+    if name in IncidentMembership.__table__.c and name != "id":
+        return IncidentMembership.__table__.c[name]
+    return Incident.__table__.c[name]
+
+
 def _props_args() -> list[Any]:
     """Alternating names and columns for ``json_build_object``."""
-    table = Incident.__table__
-    return [x for name in _SUMMARY_COLUMNS for x in (name, table.c[name])]
+    return [x for name in _SUMMARY_COLUMNS for x in (name, _summary_column(name))]
 
 
 def incident_rows(
@@ -222,7 +235,6 @@ def incident_rows(
     """
     principal.require(Permission.READ_INCIDENTS)
     chosen = where or IncidentFilter()
-    table = Incident.__table__
     sort = {
         "id": (Incident.id,),
         "newest": (Incident.reported_at.desc(), Incident.id.desc()),
@@ -232,11 +244,12 @@ def incident_rows(
         select(
             Incident.id,
             Incident.client_key,
-            *(table.c[name] for name in _SUMMARY_COLUMNS),
+            *(_summary_column(name) for name in _SUMMARY_COLUMNS),
             (Incident.major_code + Incident.minor_code).label("class_code"),
             func.ST_X(Incident.geom).label("lon"),
             func.ST_Y(Incident.geom).label("lat"),
         )
+        .select_from(INCIDENTS)
         .where(true(), *chosen.conditions(principal))
         .order_by(*sort)
         .limit(limit)

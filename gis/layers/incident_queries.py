@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from gis.auth import Permission, Principal
 from gis.errors import InvalidGeometryError, InvalidInputError, NotFoundError
-from gis.layers.incident_filter import IncidentFilter, incident_scope
+from gis.layers.incident_filter import INCIDENTS, IncidentFilter, incident_scope
 from gis.layers.incidents import Incident, IncidentEvent
 from gis.layers.workflow import CLOCK_RUNNING_STATES, case_kpis
 
@@ -61,10 +61,7 @@ def get_incident(session: Session, incident_id: int, *, principal: Principal) ->
     """Return one incident in the principal's scope (NotFoundError otherwise)."""
     principal.require(Permission.READ_INCIDENTS)
     incident = session.execute(
-        select(Incident).where(
-            Incident.id == incident_id,
-            _scope(principal),
-        )
+        select(Incident).select_from(INCIDENTS).where(Incident.id == incident_id, _scope(principal))
     ).scalar_one_or_none()
     if incident is None:
         raise NotFoundError("incident", incident_id)
@@ -82,6 +79,7 @@ def overdue_incidents(
     now = _aware(now)
     stmt = (
         select(Incident)
+        .select_from(INCIDENTS)
         .where(
             Incident.status.in_([s.value for s in CLOCK_RUNNING_STATES]),
             Incident.deadline_at.is_not(None),
@@ -127,7 +125,12 @@ def list_incidents(
     }
     given: dict[str, Any] = {k: v for k, v in shorthands.items() if v is not None}
     chosen = replace(base, **given)
-    stmt = select(Incident).where(true(), *chosen.conditions(principal)).order_by(Incident.id)
+    stmt = (
+        select(Incident)
+        .select_from(INCIDENTS)
+        .where(true(), *chosen.conditions(principal))
+        .order_by(Incident.id)
+    )
     return list(session.execute(stmt.limit(limit).offset(offset)).scalars())
 
 
@@ -153,9 +156,9 @@ def _kpi_frames(
     if until is not None:
         conditions.append(Incident.reported_at < _aware(until))
     case_rows = session.execute(
-        select(Incident.id.label("incident_id"), Incident.deadline_at, key.label("key")).where(
-            *conditions
-        )
+        select(Incident.id.label("incident_id"), Incident.deadline_at, key.label("key"))
+        .select_from(INCIDENTS)
+        .where(*conditions)
     ).all()
     cases = pd.DataFrame(case_rows, columns=["incident_id", "deadline_at", "key"])
     event_rows = session.execute(
@@ -165,7 +168,7 @@ def _kpi_frames(
             IncidentEvent.to_state,
             IncidentEvent.at,
         )
-        .join(Incident, Incident.id == IncidentEvent.incident_id)
+        .join(INCIDENTS, Incident.id == IncidentEvent.incident_id)
         .where(*conditions)
         .order_by(IncidentEvent.incident_id, IncidentEvent.at, IncidentEvent.id)
     ).all()

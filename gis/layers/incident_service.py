@@ -46,7 +46,7 @@ from gis.errors import ConflictError, InvalidInputError, NotFoundError
 from gis.gridding.models import GridCell, GridPlan
 from gis.layers.classes import CaseClass, get_class
 from gis.layers.incident_notify import notify_incident_event
-from gis.layers.incidents import Incident, IncidentEvent
+from gis.layers.incidents import Incident, IncidentEvent, IncidentMembership
 from gis.layers.workflow import (
     DISPATCHER_ACTIONS,
     INITIAL_STATE,
@@ -344,9 +344,6 @@ def report_incident(
         "duplicate_of": original,
         "reported_at": at,
         "time_limit_min": cls.time_limit_min(urgent=urgent),
-        "street_code": member.street_code,
-        "grid_code": member.grid_code,
-        "grid_cell_id": member.cell_id,
         "source": "intake",
         "geom": _point(wlon, wlat),
     }
@@ -361,6 +358,15 @@ def report_incident(
     new_id = session.execute(stmt).scalar_one_or_none()
     if new_id is None:  # a concurrent retry with the same key won the race
         return _replayed(_by_client_key(session, client_key or ""), principal)
+    if member.street_code is not None:
+        session.execute(
+            pg_insert(IncidentMembership).values(
+                id=new_id,
+                street_code=member.street_code,
+                grid_code=member.grid_code,
+                grid_cell_id=member.cell_id,
+            )
+        )
     incident = session.get_one(Incident, new_id)
     _record_event(
         session,

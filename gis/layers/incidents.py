@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gis.db import Base
-from gis.layers.base import Membership, Provenance
+from gis.layers.base import Membership, MembershipRow, Provenance
 
 
 class Incident(Membership, Provenance, Base):
@@ -76,6 +76,14 @@ class Incident(Membership, Provenance, Base):
     geom: Mapped[WKBElement] = mapped_column(
         Geometry("POINT", srid=4326, spatial_index=True), nullable=False
     )
+
+
+class IncidentMembership(MembershipRow, Base):
+    """Street and grid cell of one incident (see `MembershipRow`)."""
+
+    __tablename__ = "incident_membership"
+
+    id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"), primary_key=True)
 
 
 class IncidentEvent(Base):

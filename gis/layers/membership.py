@@ -4,55 +4,54 @@ A feature's membership is the cell of an *active* grid plan that holds its ancho
 (building entrance or point on surface; a facility, incident or component's own point or
 point on surface), that cell's grid code, and the street of the plan. A feature in no active
 cell still gets its street from the street divisions (``division.level = 'street'``); one in
-no street keeps NULLs and is *reported* (`MembershipReport.outside`), never dropped.
+no street has no membership and is *reported* (`MembershipReport.outside`), never dropped.
+
+Where it lives: a narrow table per layer, ``{layer}_membership (id, street_code,
+grid_cell_id, grid_code)``, one row per feature in a street (migration 0011). Membership is
+derived data that a plan or boundary change recomputes for many features at once; on the
+wide feature rows every re-assignment was a non-HOT update writing a new tuple version and
+an entry in each of nine indexes (31 s for 709,000 buildings and incidents). Readers join
+the table by id (`gis.layers.base.Membership`).
 
 How it is computed, and why (measured on 1,000,000 buildings + 100,000 incidents in 1,796
 cells of Dongcheng/Xicheng, PostgreSQL 15 / PostGIS 3.3, 2 cores; ``bench/spatial_join.py``):
 
-* **The join is driven from the polygons.** Written as a plain join, the planner scans the
-  points and probes the cell index once per point: each probe hands ST_Covers a *different*
-  polygon, so PostGIS's prepared-geometry cache never hits (12.6 s for 1 M points). With the
-  active cells materialised first and the points' GiST index probed once per cell, the cell
-  is the same argument for ~600 consecutive calls and PostGIS prepares it once. The probe
-  sits in a ``LATERAL … OFFSET 0`` subquery because the planner, left to choose, went back to
-  the point-driven plan. For a point ST_Intersects equals ST_Covers (a point on the boundary
-  is covered), and it estimates better.
+* **The join is driven from the polygons.** Probed from the points, each probe hands
+  ST_Intersects a *different* polygon, so PostGIS's prepared-geometry cache never hits
+  (12.6 s for 1 M points). Driven from the polygons, a cell is the same argument for its few
+  hundred points and is prepared once. For a point ST_Intersects equals ST_Covers (a point
+  on the boundary is covered), and it estimates better.
 * **One pass for cells and streets.** The polygons are the active cells plus, per street,
   what its active cells leave uncovered (the whole street without an active plan),
   ST_Subdivide'd (≤ 128 vertices) so each probe tests a small piece. Together they tile the
-  streets, so a single polygon-driven join gives every feature its cell or else its street,
-  and a feature in no polygon is outside every street. Before, the features outside every
-  cell were probed against the streets one by one afterwards: 1.5 s more for 355,000 points.
-  A refresh of 1.1 M features with nothing to write now takes 2.9 s (7.3 s before).
-* **Only rows whose membership changes are written**, in physical order. Rewriting a wide
-  feature row is expensive: PostgreSQL writes a new tuple version and, because the membership
-  columns are indexed (scope queries filter on them), the update cannot be HOT, so *every*
-  index of the table (PK, unique keys, three b-trees and the GiST indexes on geom/anchor)
-  gets a new entry and the grid_cell_id foreign key is re-checked. Measured for 1 M
-  buildings whose membership all changes: 8.5 s with only the PK, +2 s for the FK, +6 s for
-  the three membership b-trees, +10 s for the two GiST indexes. A narrow side table
-  (feature id → street, cell, code) rebuilt by CREATE TABLE AS takes all 1.1 M features in
-  1.5 s, but then every scoped read (OGC items and tiles, residents, incidents, exports,
-  ``Principal.scope_clause``) joins it by id, which needs a b-tree on id as well; here reads
-  come first, so membership stays on the feature tables (the bench times both). Here the
-  expensive full rewrite happens at most once per feature: imports compute membership for
-  the staged rows before the INSERT (`assign_staged`), plan activation rewrites only the
-  rows of one street, and an unchanged refresh writes nothing.
+  streets, so a single join gives every feature its cell or else its street, and a feature
+  in no polygon is outside every street.
+* **A full refresh rebuilds the tables** (`refresh_membership` without streets): one
+  CREATE TABLE AS per layer, which PostgreSQL runs on parallel workers (an INSERT … SELECT
+  never does), then the primary key, the foreign keys as NOT VALID (the rows come from a join
+  with both referenced tables) and a swap with the old table, all in the caller's
+  transaction. Features are written in Z-order of their points (`gis.db.spatial_order`), so
+  a polygon's points sit on a few pages.
+* **A refresh of some streets** (plan activation) re-assigns the features in or moving into
+  them and writes only the memberships that change.
 * **Ties**: a point on an edge shared by two cells goes to the older cell (lowest id), as in
-  incident intake; a point on a street border to the lowest street code.
+  incident intake; a point on a street border, or in a sliver where two streets' boundaries
+  overlap, to the lowest street code.
 
-Features that move are re-assigned one by one by a trigger (migration 0003,
+Features that move are re-assigned one by one by a trigger (migration 0011,
 ``gridgis_membership_trigger``); `refresh_feature_membership` does the same for callers that
 insert without membership.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gis.errors import InvalidInputError
@@ -149,19 +148,27 @@ def _layers(layers: Iterable[Layer | str] | None) -> tuple[Layer, ...]:
     return tuple(out)
 
 
-def _prepare_polygons(session: Session, street_codes: Sequence[str] | None) -> None:
-    """Materialise the polygons a feature can fall in, once for all layers of a refresh.
+def _prepare_polygons(session: Session, street_codes: Sequence[str] | None) -> str:
+    """Materialise the polygons a feature can fall in, once for all layers; return the table.
 
-    ``_gm_poly`` holds every active cell and, for each street, what its active cells leave
+    The table holds every active cell and, for each street, what its active cells leave
     uncovered (the whole street when it has no active plan), subdivided: together they tile
     the streets, so one join gives each feature its cell or, failing that, its street.
+    ``rank`` orders ties (see the module docstring). It is an UNLOGGED table of its own name,
+    not a TEMP one, because parallel workers cannot read temporary tables; it is dropped by
+    the caller (and with the transaction if that fails).
     """
-    session.execute(text("DROP TABLE IF EXISTS _gm_poly, _gm_scope"))
+    name = f"_gm_poly_{secrets.token_hex(4)}"
     session.execute(
-        text(f"CREATE TEMP TABLE _gm_poly ON COMMIT DROP AS {MEMBERSHIP_POLYGONS}"),
+        text(
+            f"CREATE UNLOGGED TABLE {name} AS SELECT row_number() OVER"
+            f" (ORDER BY grid_cell_id NULLS LAST, street_code)::integer AS rank, *"
+            f" FROM ({MEMBERSHIP_POLYGONS}) q"
+        ),
         {"n": STREET_SUBDIVIDE_VERTICES},
     )
-    session.execute(text("CREATE INDEX ON _gm_poly USING gist (geom)"))
+    session.execute(text(f"CREATE INDEX ON {name} USING gist (geom)"))
+    session.execute(text("DROP TABLE IF EXISTS _gm_scope"))
     if street_codes is not None:
         session.execute(
             text(
@@ -171,22 +178,26 @@ def _prepare_polygons(session: Session, street_codes: Sequence[str] | None) -> N
             ),
             {"n": STREET_SUBDIVIDE_VERTICES, "codes": list(street_codes)},
         )
-    session.execute(text("ANALYZE _gm_poly"))
+    session.execute(text(f"ANALYZE {name}"))
+    return name
 
 
-def _candidates(session: Session, layer: Layer, street_codes: Sequence[str] | None) -> str:
-    """Create ``_gm_cand(id, pt)``: the features to (re)assign, with their anchor point."""
+def membership_table(layer: Layer | str) -> str:
+    """Name of the table that holds the membership of ``layer``'s features."""
+    return f"{Layer(layer).value}_membership"
+
+
+def _candidates(session: Session, layer: Layer, street_codes: Sequence[str]) -> None:
+    """Create ``_gm_cand(id, pt)``: the features to re-assign, with their anchor point."""
     spec = _SPECS[layer]
     session.execute(text("DROP TABLE IF EXISTS _gm_cand"))
-    if street_codes is None:
-        # Every feature: no copy needed, the join reads the layer table directly.
-        return layer.value
     # Features now in these streets, and features whose point lies in them (moved in).
     session.execute(
         text(
             f"CREATE TEMP TABLE _gm_cand ON COMMIT DROP AS"
             f" SELECT f.id, {spec.point} AS pt FROM {layer.value} f"
-            f" WHERE f.street_code = ANY(:codes)"
+            f" JOIN {membership_table(layer)} m ON m.id = f.id"
+            f" WHERE m.street_code = ANY(:codes)"
             f" UNION"
             f" SELECT f.id, {spec.point} FROM _gm_scope s JOIN {layer.value} f"
             f"   ON {spec.indexed} && s.geom AND ST_Intersects(s.geom, {spec.point})"
@@ -195,69 +206,159 @@ def _candidates(session: Session, layer: Layer, street_codes: Sequence[str] | No
     )
     session.execute(text("CREATE INDEX ON _gm_cand USING gist (pt)"))
     session.execute(text("ANALYZE _gm_cand"))
-    return "_gm_cand"
 
 
-def _assign(session: Session, source: str, *, point: str, indexed: str) -> None:
+def _assign(session: Session, polygons: str, source: str, *, point: str, indexed: str) -> None:
     """Fill ``_gm_new(id, street_code, grid_cell_id, grid_code)`` for the rows of ``source``.
 
     ``source`` is a table with an ``id``; ``point``/``indexed`` are expressions on alias ``f``.
-    A feature in no polygon of ``_gm_poly`` is in no street and gets no row.
+    A feature in no polygon of ``polygons`` is in no street and gets no row.
     """
     session.execute(text("DROP TABLE IF EXISTS _gm_new"))
     # Polygon-driven: one GiST probe of the points per polygon keeps the prepared polygon
     # cached. The LATERAL subquery with OFFSET 0 cannot be flattened, so the planner has to
-    # drive from the polygons (left to itself it scanned 1 M points and probed the cells: 12 s,
-    # not 1). Ties: a cell before a street remainder, then the older cell, the lower street.
+    # drive from the polygons (left to itself it scanned 1 M TEMP points and probed the
+    # cells: 12 s, not 1).
     session.execute(
         text(
             f"CREATE TEMP TABLE _gm_new ON COMMIT DROP AS"
             f" SELECT DISTINCT ON (m.id) m.id, c.street_code, c.grid_cell_id, c.grid_code"
-            f" FROM _gm_poly c CROSS JOIN LATERAL ("
+            f" FROM {polygons} c CROSS JOIN LATERAL ("
             f"   SELECT f.id FROM {source} f"
             f"   WHERE {indexed} && c.geom AND ST_Intersects(c.geom, {point}) OFFSET 0) m"
-            f" ORDER BY m.id, c.grid_cell_id, c.street_code"
+            f" ORDER BY m.id, c.rank"
         )
     )
 
 
-def _write(session: Session, layer: Layer, source: str) -> int:
-    """Write the rows whose membership changed, in physical order; return how many."""
-    result = session.execute(
+def _write(session: Session, layer: Layer) -> int:
+    """Apply ``_gm_new`` to the candidates' membership rows; return how many changed."""
+    table = membership_table(layer)
+    gone = session.execute(
         text(
-            f"UPDATE {layer.value} t"
-            f" SET street_code = n.street_code, grid_cell_id = n.grid_cell_id,"
-            f"     grid_code = n.grid_code"
-            f" FROM (SELECT f.ctid AS row_ctid, f.id, m.street_code, m.grid_cell_id, m.grid_code"
-            f"       FROM {layer.value} f"
-            f"       {'JOIN _gm_cand k ON k.id = f.id' if source == '_gm_cand' else ''}"
-            f"       LEFT JOIN _gm_new m ON m.id = f.id"
-            f"       WHERE (f.street_code, f.grid_cell_id, f.grid_code)"
-            f"         IS DISTINCT FROM (m.street_code, m.grid_cell_id, m.grid_code)"
-            f"       ORDER BY f.ctid) n"
-            f" WHERE t.ctid = n.row_ctid"
+            f"DELETE FROM {table} t USING _gm_cand k"
+            f" WHERE t.id = k.id AND NOT EXISTS (SELECT FROM _gm_new n WHERE n.id = k.id)"
         )
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    written = session.execute(
+        text(
+            f"INSERT INTO {table} AS t (id, street_code, grid_cell_id, grid_code)"
+            f" SELECT id, street_code, grid_cell_id, grid_code FROM _gm_new ORDER BY id"
+            f" ON CONFLICT (id) DO UPDATE SET street_code = EXCLUDED.street_code,"
+            f"   grid_cell_id = EXCLUDED.grid_cell_id, grid_code = EXCLUDED.grid_code"
+            f" WHERE (t.street_code, t.grid_cell_id, t.grid_code)"
+            f"   IS DISTINCT FROM (EXCLUDED.street_code, EXCLUDED.grid_cell_id, EXCLUDED.grid_code)"
+        )
+    )
+    return int(getattr(gone, "rowcount", 0) or 0) + int(getattr(written, "rowcount", 0) or 0)
 
 
-def _summary(session: Session, layer: Layer, source: str, out: LayerMembership) -> None:
-    scope = "JOIN _gm_cand k ON k.id = f.id" if source == "_gm_cand" else ""
+def _rebuild(session: Session, layer: Layer, polygons: str) -> int:
+    """Rebuild ``layer``'s membership table from scratch; return how many memberships changed.
+
+    One CREATE TABLE AS with a plain join, which PostgreSQL runs on parallel workers (an
+    INSERT … SELECT never does), then the key and constraints, then a swap with the old
+    table. Most features match one polygon, so the primary key is built first and only
+    when a point matched two (an edge shared by two cells, a sliver where street boundaries
+    overlap) are the extra matches removed, by ``rank``, before building it again.
+    """
+    spec = _SPECS[layer]
+    table = membership_table(layer)
+    fresh = f"{table}_{secrets.token_hex(4)}"
+    # The polygons are a few thousand rows: without these the planner keeps them on one core.
+    session.execute(
+        text(
+            "SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0;"
+            " SET LOCAL min_parallel_table_scan_size = 0"
+        )
+    )
+    written = session.execute(
+        text(
+            f"CREATE TABLE {fresh} AS"
+            f" SELECT f.id, p.street_code::varchar(9) AS street_code, p.grid_cell_id,"
+            f"   p.grid_code::varchar(20) AS grid_code, p.rank"
+            f" FROM {polygons} p JOIN {layer.value} f"
+            f"   ON {spec.indexed} && p.geom AND ST_Intersects(p.geom, {spec.point})"
+        )
+    )
+    session.execute(
+        text(
+            "RESET parallel_setup_cost; RESET parallel_tuple_cost;"
+            " RESET min_parallel_table_scan_size"
+        )
+    )
+    rows = int(getattr(written, "rowcount", 0) or 0)
+    key = f"ALTER TABLE {fresh} ADD CONSTRAINT pk_{fresh} PRIMARY KEY (id)"
+    try:
+        with session.begin_nested():
+            session.execute(text(key))
+    except IntegrityError:  # a point in two polygons: keep the first by rank
+        extra = session.execute(
+            text(
+                f"DELETE FROM {fresh} t USING (SELECT id, min(rank) AS first FROM {fresh}"
+                f"   GROUP BY id HAVING count(*) > 1) d"
+                f" WHERE t.id = d.id AND t.rank > d.first"
+            )
+        )
+        rows -= int(getattr(extra, "rowcount", 0) or 0)
+        session.execute(text(key))
+    had_rows = session.execute(text(f"SELECT EXISTS (SELECT FROM {table})")).scalar_one()
+    changed = rows  # a first assignment: every row is new
+    if had_rows:
+        changed = session.execute(
+            text(
+                f"SELECT count(*) FROM {fresh} n FULL JOIN {table} o ON o.id = n.id"
+                f" WHERE (n.street_code, n.grid_cell_id, n.grid_code)"
+                f"   IS DISTINCT FROM (o.street_code, o.grid_cell_id, o.grid_code)"
+            )
+        ).scalar_one()
+    session.execute(text(f"DROP TABLE {table}"))
+    session.execute(text(f"ALTER TABLE {fresh} RENAME TO {table}"))
+    session.execute(text(f"ALTER TABLE {table} RENAME CONSTRAINT pk_{fresh} TO pk_{table}"))
+    # NOT VALID: the rows come from a join with both tables, so there is nothing to check;
+    # the keys still cascade deletes and check every later write.
+    session.execute(
+        text(
+            f"ALTER TABLE {table} DROP COLUMN rank,"
+            f" ADD CONSTRAINT fk_{table}_id_{layer.value} FOREIGN KEY (id)"
+            f"   REFERENCES {layer.value} (id) ON DELETE CASCADE NOT VALID,"
+            f" ADD CONSTRAINT fk_{table}_grid_cell_id_grid_cell FOREIGN KEY (grid_cell_id)"
+            f"   REFERENCES grid_cell (id) ON DELETE SET NULL NOT VALID"
+        )
+    )
+    # Three plain columns: a small sample gives the planner what it needs, in a fifth the time.
+    session.execute(text(f"SET LOCAL default_statistics_target = 10; ANALYZE {table}"))
+    session.execute(text("RESET default_statistics_target"))
+    return int(changed)
+
+
+def _summary(session: Session, layer: Layer, scoped: bool, out: LayerMembership) -> None:
+    table = membership_table(layer)
+    if scoped:
+        source = f"_gm_cand k JOIN {table} m ON m.id = k.id"
+        considered = "(SELECT count(*) FROM _gm_cand)"
+        features = f"{layer.value} f JOIN _gm_cand k ON k.id = f.id"
+    else:
+        source = f"{table} m"
+        considered = f"(SELECT count(*) FROM {layer.value})"
+        features = f"{layer.value} f"
     row = session.execute(
         text(
-            f"SELECT count(*), count(f.grid_cell_id),"
-            f" count(*) FILTER (WHERE f.grid_cell_id IS NULL AND f.street_code IS NOT NULL),"
-            f" count(*) FILTER (WHERE f.street_code IS NULL)"
-            f" FROM {layer.value} f {scope}"
+            f"SELECT {considered}, count(m.grid_cell_id),"
+            f" count(*) FILTER (WHERE m.grid_cell_id IS NULL AND m.street_code IS NOT NULL),"
+            f" count(m.street_code) FROM {source}"
         )
     ).one()
-    out.considered, out.in_cell, out.street_only, out.outside = (int(v) for v in row)
+    out.considered, out.in_cell, out.street_only = (int(v) for v in row[:3])
+    out.outside = out.considered - int(row[3])
     if out.outside:
         out.outside_ids = list(
             session.execute(
                 text(
-                    f"SELECT f.id FROM {layer.value} f {scope}"
-                    f" WHERE f.street_code IS NULL ORDER BY f.id LIMIT :n"
+                    f"SELECT f.id FROM {features}"
+                    f" WHERE NOT EXISTS (SELECT FROM {table} m"
+                    f"   WHERE m.id = f.id AND m.street_code IS NOT NULL)"
+                    f" ORDER BY f.id LIMIT :n"
                 ),
                 {"n": OUTSIDE_SAMPLE},
             ).scalars()
@@ -280,29 +381,30 @@ def refresh_membership(
         Layers to refresh (default: all of `Layer`).
     street_codes
         Limit the refresh to features that are in these streets now or whose point lies in
-        them (what activating one street's plan needs); None refreshes every feature.
+        them (what activating one street's plan needs): only their changed rows are
+        written. None rebuilds every layer's membership table (parallel, then swapped in).
 
     Returns
     -------
     MembershipReport
-        Per layer: features considered, rows changed, in a cell, in a street only, and in no
-        street (count and a sample of ids).
+        Per layer: features considered, memberships changed, in a cell, in a street only,
+        and in no street (count and a sample of ids).
     """
     chosen = _layers(layers)
     report = MembershipReport()
-    _prepare_polygons(session, street_codes)
+    polygons = _prepare_polygons(session, street_codes)
     for layer in chosen:
-        spec = _SPECS[layer]
-        source = _candidates(session, layer, street_codes)
-        if source == "_gm_cand":
-            _assign(session, source, point="f.pt", indexed="f.pt")
-        else:
-            _assign(session, source, point=spec.point, indexed=spec.indexed)
         out = LayerMembership(layer=layer)
-        out.changed = _write(session, layer, source)
-        _summary(session, layer, source, out)
+        if street_codes is None:
+            out.changed = _rebuild(session, layer, polygons)
+        else:
+            _candidates(session, layer, street_codes)
+            _assign(session, polygons, "_gm_cand", point="f.pt", indexed="f.pt")
+            out.changed = _write(session, layer)
+        _summary(session, layer, street_codes is not None, out)
         report.layers[layer] = out
-    session.execute(text("DROP TABLE IF EXISTS _gm_poly, _gm_scope, _gm_new"))
+    session.execute(text(f"DROP TABLE {polygons}"))
+    session.execute(text("DROP TABLE IF EXISTS _gm_scope, _gm_new, _gm_cand"))
     return report
 
 
@@ -325,13 +427,13 @@ def assign_staged(session: Session, table: str, *, column: str) -> str:
     """
     session.execute(text(f"CREATE INDEX ON {table} USING gist ({column})"))
     session.execute(text(f"ANALYZE {table}"))
-    _prepare_polygons(session, None)
-    _assign(session, table, point=f"f.{column}", indexed=f"f.{column}")
+    polygons = _prepare_polygons(session, None)
+    _assign(session, polygons, table, point=f"f.{column}", indexed=f"f.{column}")
     name = staged_membership(table)
     session.execute(text(f"DROP TABLE IF EXISTS {name}"))
     session.execute(text(f"ALTER TABLE _gm_new RENAME TO {name}"))
     session.execute(text(f"ANALYZE {name}"))
-    session.execute(text("DROP TABLE IF EXISTS _gm_poly"))
+    session.execute(text(f"DROP TABLE {polygons}"))
     return name
 
 
@@ -345,14 +447,18 @@ def refresh_feature_membership(session: Session, layer: Layer | str, ids: Sequen
     if not ids:
         return 0
     spec = _SPECS[lyr]
-    result = session.execute(
+    table = membership_table(lyr)
+    session.execute(text(f"DELETE FROM {table} WHERE id = ANY(:ids)"), {"ids": list(ids)})
+    session.execute(
         text(
-            f"UPDATE {lyr.value} f SET street_code = m.street_code,"
-            f" grid_cell_id = m.grid_cell_id, grid_code = m.grid_code"
-            f" FROM {lyr.value} g CROSS JOIN LATERAL gridgis_membership_of("
-            f"{spec.point.replace('f.', 'g.')}) m"
-            f" WHERE g.id = f.id AND f.id = ANY(:ids)"
+            f"INSERT INTO {table} (id, street_code, grid_cell_id, grid_code)"
+            f" SELECT f.id, m.street_code, m.grid_cell_id, m.grid_code FROM {lyr.value} f"
+            f" CROSS JOIN LATERAL gridgis_membership_of({spec.point}) m"
+            f" WHERE f.id = ANY(:ids) AND m.street_code IS NOT NULL"
         ),
         {"ids": list(ids)},
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    found = session.execute(
+        text(f"SELECT count(*) FROM {lyr.value} WHERE id = ANY(:ids)"), {"ids": list(ids)}
+    ).scalar_one()
+    return int(found)

@@ -145,6 +145,7 @@ def list_residents(
             Building.grid_code,
         )
         .join(Building, Building.id == Person.building_id)
+        .outerjoin(Building.membership)
         .outerjoin(Household, Household.id == Person.household_id)
         .outerjoin(Dwelling, Dwelling.id == Household.dwelling_id)
         .where(_scope(principal))
@@ -285,6 +286,7 @@ def resident_counts(
             func.count(Person.id).filter(Person.residence == "migrant").label("migrant"),
         )
         .join(Building, Building.id == Person.building_id)
+        .outerjoin(Building.membership)
         .where(_scope(principal))
         .group_by(key_col)
         .order_by(key_col)

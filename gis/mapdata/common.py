@@ -18,7 +18,7 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from gis.auth import Principal
 from gis.divisions import Division
@@ -49,7 +49,7 @@ class Area:
         return self.street or self.district or "all"
 
     def clause(
-        self, street_code: ColumnElement[Any] | InstrumentedAttribute[Any]
+        self, street_code: ColumnElement[Any] | QueryableAttribute[Any]
     ) -> ColumnElement[bool]:
         """Return the SQL condition keeping rows of this area (by 9-digit street code)."""
         if self.street:
@@ -119,5 +119,11 @@ def cell_scope(principal: Principal, area: Area) -> ColumnElement[bool]:
 
 def any_building(session: Session, area: Area, condition: ColumnElement[bool]) -> bool:
     """Return True when a building of the area meets `condition` (e.g. is synthetic)."""
-    stmt = select(exists().where(condition, area.clause(Building.street_code)))
+    stmt = select(
+        exists(
+            select(Building.id)
+            .outerjoin(Building.membership)
+            .where(condition, area.clause(Building.street_code))
+        )
+    )
     return bool(session.execute(stmt).scalar())

@@ -194,7 +194,9 @@ def _completeness_cells(
                     "completeness"
                 ),
             )
+            .select_from(Building)
             .join(CoverageResult, CoverageResult.building_id == Building.id)
+            .join(Building.membership)
             .where(CoverageResult.run_id == run.id, _building_scope(principal, area))
             .group_by(Building.grid_cell_id)
             .subquery()
@@ -240,6 +242,7 @@ def _isochrones(
             ).label("wkb"),
         )
         .join(Facility, Facility.id == Isochrone.facility_id)
+        .outerjoin(Facility.membership)
         .where(
             Isochrone.run_id == run_id,
             Isochrone.category == category,
@@ -267,6 +270,7 @@ def _gaps(
     rows = session.execute(
         select(func.ST_X(Building.anchor), func.ST_Y(Building.anchor), Building.residents)
         .join(CoverageResult, CoverageResult.building_id == Building.id)
+        .outerjoin(Building.membership)
         .where(
             CoverageResult.run_id == run_id,
             CoverageResult.category == category,

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from gis.auth import Permission, Principal
 from gis.gridding.models import GridCell
 from gis.layers.classes import default_classes
+from gis.layers.incident_filter import INCIDENTS
 from gis.layers.incidents import Incident
 from gis.mapdata.common import (
     MAX_INCIDENTS,
@@ -69,6 +70,7 @@ def _incident_select(principal: Principal, area: Area, now: datetime, since: dat
             Incident.synthetic,
             func.ST_AsBinary(Incident.geom).label("wkb"),
         )
+        .select_from(INCIDENTS)
         .where(
             principal.scope_clause(Incident.street_code.expression, Incident.grid_code.expression),
             area.clause(Incident.street_code),
@@ -169,6 +171,7 @@ def incident_map_data(
     incidents = live_incidents(session, principal, area=area, now=now)
     open_counts = (
         select(Incident.grid_cell_id, func.count().label("open_cases"))
+        .select_from(INCIDENTS)
         .where(
             Incident.status.in_(OPEN),
             principal.scope_clause(Incident.street_code.expression, Incident.grid_code.expression),

@@ -174,6 +174,12 @@ class Collection:
         return stmt.where(and_(*conditions)) if conditions else stmt.where(true())
 
 
+def with_membership(model: Any) -> FromClause:
+    """Return the layer's table LEFT JOINed to its membership table (one row per feature)."""
+    member = model.membership_model()
+    return model.__table__.outerjoin(member.__table__, member.id == model.id)  # type: ignore[no-any-return]
+
+
 def _membership_properties(model: Any) -> dict[str, SqlColumn]:
     return {
         "street_code": model.street_code,
@@ -212,9 +218,11 @@ def _build() -> dict[str, Collection]:
         GridPlan.__table__, and_(GridCell.plan_id == GridPlan.id, GridPlan.status == "active")
     )
     results = CoverageResult.__table__.join(
-        Building.__table__, CoverageResult.building_id == Building.id
+        with_membership(Building), CoverageResult.building_id == Building.id
     )
-    isochrones = Isochrone.__table__.join(Facility.__table__, Isochrone.facility_id == Facility.id)
+    isochrones = Isochrone.__table__.join(
+        with_membership(Facility), Isochrone.facility_id == Facility.id
+    )
     collections = [
         _divisions("street", id_="streets", title="Streets (街道/乡镇)", min_zoom=6),
         _divisions("community", id_="communities", title="Communities (社区/村)", min_zoom=9),
@@ -249,7 +257,7 @@ def _build() -> dict[str, Collection]:
             id="buildings",
             title="Buildings",
             description="Building footprints with dwelling, household and resident counts.",
-            source=Building.__table__,
+            source=with_membership(Building),
             id_column=Building.id,
             geom=Building.geom,
             geometry_type="MultiPolygon",
@@ -275,7 +283,7 @@ def _build() -> dict[str, Collection]:
             id="facilities",
             title="Facilities",
             description="Service facilities (schools, clinics, markets...) by category.",
-            source=Facility.__table__,
+            source=with_membership(Facility),
             id_column=Facility.id,
             geom=Facility.geom,
             geometry_type="Point",
@@ -295,7 +303,7 @@ def _build() -> dict[str, Collection]:
             id="components",
             title="Urban components (部件)",
             description="Street furniture and utilities coded per GB/T 30428.2.",
-            source=Component.__table__,
+            source=with_membership(Component),
             id_column=Component.id,
             geom=Component.geom,
             geometry_type="Geometry",
@@ -321,7 +329,7 @@ def _build() -> dict[str, Collection]:
             id="incidents",
             title="Incidents (事件/部件案件)",
             description="Reported cases with their state and deadline (no reporter identity).",
-            source=Incident.__table__,
+            source=with_membership(Incident),
             id_column=Incident.id,
             geom=Incident.geom,
             geometry_type="Point",

@@ -232,7 +232,7 @@ def write_street(
     happens in the session's transaction.
     """
     built, epsg = build_street(session, street_code, seed=seed, scale=scale)
-    replaced = (Building.source == SOURCE) & (Building.street_code == street_code)
+    replaced = (Building.source == SOURCE) & Building.in_street(street_code)
     # Their synthetic residents go with them (the person row would only lose its building).
     session.execute(
         delete(Person).where(
@@ -269,12 +269,14 @@ def write_street(
             "households": built.households,
             "residents": built.residents,
             "footprint_m2": np.round(shapely.area(built.footprints), 1),
-            "street_code": street_code,
             "geom": hex_ewkb(shapely.multipolygons(footprints, indices=np.arange(n))),
             "anchor": hex_ewkb(from_metric(built.anchors, epsg=epsg)),
         }
     )
     copy_rows(session, "building", frame, list(frame.columns))
+    # Built inside the street; the cell comes when the street's plan is activated.
+    members = pd.DataFrame({"id": ids, "street_code": street_code})
+    copy_rows(session, "building_membership", members, list(members.columns))
     written = 0
     if dwellings:
         written = _write_dwellings(session, ids, built)

@@ -84,7 +84,10 @@ def _street_facts(
         raise NotFoundError("street", street_code)
     area_km2 = float(row[0])
     anchors = session.execute(
-        text("SELECT ST_AsBinary(anchor), residents FROM building WHERE street_code = :code"),
+        text(
+            "SELECT ST_AsBinary(b.anchor), b.residents FROM building b"
+            " JOIN building_membership m ON m.id = b.id WHERE m.street_code = :code"
+        ),
         {"code": street_code},
     ).all()
     residents = float(sum(r[1] for r in anchors)) or area_km2 * FALLBACK_RESIDENTS_PER_KM2
@@ -145,7 +148,6 @@ def write_street_facilities(
             "source": SOURCE,
             "source_id": [f"{street_code}-{c}-{i}" for c, i in zip(category, serial, strict=True)],
             "synthetic": True,
-            "street_code": street_code,
             "geom": hex_ewkb(points),
         }
     )[keep]

@@ -395,9 +395,9 @@ _INCIDENT_COLUMNS: Final = [
     "id", "kind", "major_code", "minor_code", "status", "urgent", "description", "channel",
     "reporter", "worker_id", "department", "duplicate_of", "rework_count", "reported_at",
     "dispatched_at", "deadline_at", "closed_at", "time_limit_min", "paused_at", "resume_status",
-    "street_code", "grid_code", "grid_cell_id", "source", "source_id", "synthetic", "updated_at",
-    "geom",
+    "source", "source_id", "synthetic", "updated_at", "geom",
 ]  # fmt: skip
+_MEMBERSHIP_COLUMNS: Final = ["id", "street_code", "grid_code", "grid_cell_id"]
 _EVENT_COLUMNS: Final = ["incident_id", "action", "from_state", "to_state", "actor", "at", "note",
                          "detail"]  # fmt: skip
 
@@ -462,8 +462,8 @@ def clear_synthetic_incidents(session: Session, street_codes: tuple[str, ...]) -
     session.execute(text("SET LOCAL gridgis.allow_incident_event_delete = 'on'"))
     result = session.execute(
         text(
-            "DELETE FROM incident WHERE synthetic AND source = :source "
-            "AND street_code = ANY(:streets)"
+            "DELETE FROM incident i USING incident_membership m WHERE m.id = i.id"
+            " AND i.synthetic AND i.source = :source AND m.street_code = ANY(:streets)"
         ),
         {"source": SOURCE, "streets": list(street_codes)},
     )
@@ -520,6 +520,7 @@ def synth_incidents(
     frame = pd.concat([originals.frame, dups.frame], ignore_index=True)
     rows = _incident_rows(frame, cells, cal, rng)
     copy_rows(session, "incident", rows, _INCIDENT_COLUMNS)
+    copy_rows(session, "incident_membership", rows, _MEMBERSHIP_COLUMNS)
     events = pd.concat([*originals.events, *dups.events], ignore_index=True)
     events = events.assign(at=_utc(events["at"]), actor=SOURCE, note=None)
     events = events.sort_values(["at", "incident_id"], kind="stable")

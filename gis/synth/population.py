@@ -161,7 +161,8 @@ def _dwellings(session: Session, street_code: str, seed: int) -> pd.DataFrame:
             " FROM (SELECT d.id, d.building_id, row_number() OVER ("
             "   PARTITION BY d.building_id ORDER BY md5(d.id::text || :seed)) AS rank"
             "   FROM dwelling d JOIN building b ON b.id = d.building_id"
-            "   WHERE b.synthetic AND b.street_code = :street) d"
+            "   JOIN building_membership m ON m.id = b.id"
+            "   WHERE b.synthetic AND m.street_code = :street) d"
             " JOIN building b ON b.id = d.building_id"
             " WHERE d.rank <= b.households ORDER BY d.building_id, d.id"
         ),
@@ -174,8 +175,9 @@ def _clear(session: Session, street_code: str) -> None:
     for table in ("person", "household"):
         session.execute(
             text(
-                f"DELETE FROM {table} t USING building b WHERE t.building_id = b.id"
-                " AND t.synthetic AND b.synthetic AND b.street_code = :street"
+                f"DELETE FROM {table} t USING building b, building_membership m"
+                " WHERE t.building_id = b.id AND m.id = b.id"
+                " AND t.synthetic AND b.synthetic AND m.street_code = :street"
             ),
             {"street": street_code},
         )

@@ -121,8 +121,9 @@ def test_analysts_get_aggregates_and_grid_workers_nothing(
 ) -> None:
     campus.execute(  # one building alone in its grid cell, with two residents
         text(
-            "UPDATE building SET grid_code = '1101080019999', residents = 2"
-            " WHERE id = (SELECT min(id) FROM building)"
+            "WITH b AS (UPDATE building SET residents = 2"
+            "  WHERE id = (SELECT min(id) FROM building) RETURNING id)"
+            " UPDATE building_membership m SET grid_code = '1101080019999' FROM b WHERE m.id = b.id"
         )
     )
     run_id = client.post("/coverage/runs", json=BODY | {"isochrones": False}, headers=admin).json()[

@@ -61,7 +61,10 @@ def test_synth_generate_validate_export_activate(
     assert _json(capsys)["status"] == "active"  # type: ignore[index]
     with cli_env.connect() as conn:
         missing = conn.execute(
-            text("SELECT count(*) FROM building WHERE grid_code IS NULL")
+            text(
+                "SELECT count(*) FROM building b"
+                " LEFT JOIN building_membership m ON m.id = b.id WHERE m.grid_code IS NULL"
+            )
         ).scalar_one()
     assert missing == 0
 

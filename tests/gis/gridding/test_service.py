@@ -145,9 +145,7 @@ def test_move_building_and_roll_back(session: Session, qianmen: str) -> None:
     )
     source, target = codes[i], codes[j]
     rows = session.execute(
-        select(Building.id, Building.households, Building.anchor).where(
-            Building.street_code == qianmen
-        )
+        select(Building.id, Building.households, Building.anchor).where(Building.in_street(qianmen))
     ).all()
     from geoalchemy2.shape import to_shape
 
@@ -210,7 +208,7 @@ def test_rebalance_recuts_only_cells_that_left_the_band_and_their_neighbours(
     before = load_cells(session, plan.id).set_index("code")
     buildings = (
         session.execute(
-            select(Building.id).where(Building.street_code == qianmen).order_by(Building.id)
+            select(Building.id).where(Building.in_street(qianmen)).order_by(Building.id)
         )
         .scalars()
         .all()
@@ -263,7 +261,9 @@ def test_activation_validates_and_refreshes_membership(session: Session, qianmen
     assert report.ok
     assert active_plan(session, qianmen).id == plan.id  # type: ignore[union-attr]
     unassigned = session.execute(
-        select(Building.id).where(Building.street_code == qianmen, Building.grid_code.is_(None))
+        select(Building.id)
+        .outerjoin(Building.membership)
+        .where(Building.in_street(qianmen), Building.grid_code.is_(None))
     ).all()
     assert unassigned == []
 

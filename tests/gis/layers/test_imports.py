@@ -69,6 +69,7 @@ def test_buildings_import_with_membership_and_estimated_dwellings(
             Building.dwellings_estimated,
             func.ST_AsText(Building.geom),
         )
+        .outerjoin(Building.membership)
         .where(Building.source == "b.geojson")
         .order_by(Building.code)
     ).all()
@@ -146,7 +147,9 @@ def test_csv_with_gcj02_tag_is_converted(session: Session, town: Town, tmp_path:
             func.ST_X(Facility.geom),
             func.ST_Y(Facility.geom),
             Facility.grid_code,
-        ).order_by(Facility.source_id)
+        )
+        .outerjoin(Facility.membership)
+        .order_by(Facility.source_id)
     ).all()
     back = np.array([[r[2], r[3]] for r in rows])
     assert np.abs(back - np.column_stack([lon, lat])).max() < 1e-7  # < 1 cm
@@ -176,7 +179,9 @@ def test_components_from_geopackage(session: Session, town: Town, tmp_path: Path
             Component.minor_code,
             Component.name,
             Component.grid_code,
-        ).order_by(Component.obj_id)
+        )
+        .outerjoin(Component.membership)
+        .order_by(Component.obj_id)
     ).all()
     assert report.inserted == 2
     assert [tuple(r) for r in rows] == [
@@ -214,7 +219,12 @@ def test_features_outside_every_street_are_reported(
     assert report.inserted == 3
     outside = [w for w in report.warnings if w.index >= 0]
     assert [(w.index, w.code) for w in outside] == [(2, "FAR")]
-    street = session.execute(select(Building.street_code).where(Building.code == "FAR"))
+    street = session.execute(
+        select(Building.street_code)
+        .select_from(Building)
+        .outerjoin(Building.membership)
+        .where(Building.code == "FAR")
+    )
     assert street.scalar_one() is None
 
 

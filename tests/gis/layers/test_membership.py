@@ -122,7 +122,9 @@ def test_refresh_matches_shapely_and_writes_only_changes(
     again = refresh_membership(session, layers=["facility"])
 
     rows = session.execute(
-        select(Facility.source_id, Facility.street_code, Facility.grid_cell_id, Facility.grid_code)
+        select(
+            Facility.source_id, Facility.street_code, Facility.grid_cell_id, Facility.grid_code
+        ).outerjoin(Facility.membership)
     ).all()
     got = pd.DataFrame(rows, columns=["source_id", "street_code", "grid_cell_id", "grid_code"])
     got.index = got["source_id"].str[1:].astype(int)
@@ -136,6 +138,7 @@ def test_refresh_matches_shapely_and_writes_only_changes(
     layer = report.layers[next(iter(report.layers))]
     assert layer.outside == int(expected["street_code"].isna().sum()) > 0
     assert layer.in_cell == int(expected["grid_cell_id"].notna().sum()) > 0
+    assert layer.changed == int(expected["street_code"].notna().sum())  # all new rows
     assert again.changed == 0
 
 
@@ -160,7 +163,8 @@ def test_a_moved_feature_is_reassigned_by_the_trigger(
         .values(geom=from_shape(last.geometry.representative_point(), 4326))
     )
     moved = session.execute(
-        text("SELECT grid_cell_id, street_code FROM facility WHERE id = :id"), {"id": facility.id}
+        text("SELECT grid_cell_id, street_code FROM facility_membership WHERE id = :id"),
+        {"id": facility.id},
     ).one()
 
     assert tuple(moved) == (int(last["id"]), last["street_code"])

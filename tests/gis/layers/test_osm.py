@@ -99,7 +99,9 @@ def test_membership_matches_an_independent_join(
     report = import_osm(session, TSINGHUA)
 
     rows = session.execute(
-        select(Building.source_id, Building.street_code, func.ST_AsBinary(Building.anchor))
+        select(
+            Building.source_id, Building.street_code, func.ST_AsBinary(Building.anchor)
+        ).outerjoin(Building.membership)
     ).all()
     anchors = gpd.GeoDataFrame(
         {"source_id": [r[0] for r in rows], "db": [r[1] for r in rows]},

@@ -45,7 +45,7 @@ def _frames(session: Session) -> tuple[pd.DataFrame, pd.DataFrame]:
             Incident.synthetic,
             func.ST_X(Incident.geom).label("lon"),
             func.ST_Y(Incident.geom).label("lat"),
-        ),
+        ).outerjoin(Incident.membership),
         session.connection(),
     )
     events = pd.read_sql(

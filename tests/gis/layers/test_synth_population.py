@@ -110,9 +110,9 @@ def test_synthetic_facilities_cover_every_category(session: Session, town: Town)
     counts = write_facilities(session, [STREET_CODE], seed=5)
 
     rows = session.execute(
-        select(Facility.category, Facility.synthetic, Facility.grid_code).where(
-            Facility.source == FACILITY_SOURCE
-        )
+        select(Facility.category, Facility.synthetic, Facility.grid_code)
+        .outerjoin(Facility.membership)
+        .where(Facility.source == FACILITY_SOURCE)
     ).all()
     assert {r.category for r in rows} == set(default_checklist().keys)
     assert all(r.synthetic and r.grid_code is not None for r in rows)
@@ -140,7 +140,10 @@ def test_regenerated_buildings_take_their_residents_along(dongcheng: Session) ->
         )
     ).one()
     residents = dongcheng.execute(
-        select(func.sum(Building.residents)).where(Building.street_code == street)
+        select(func.sum(Building.residents))
+        .select_from(Building)
+        .join(Building.membership)
+        .where(Building.street_code == street)
     ).scalar_one()
     assert people == result.people == residents
     assert homeless == 0
