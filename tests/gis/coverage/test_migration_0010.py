@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from alembic import command
 from sqlalchemy import Engine, text
 
-from gis.db import make_engine
-from gis.migrate import alembic_config, scratch_database, upgrade
-from tests.conftest import _admin_url
+from gis.migrate import upgrade
+from tests.gis.migrations import database_at, downgrade
 
 BUILDING = (
     "INSERT INTO building (source, source_id, synthetic, dwellings, dwellings_estimated,"
@@ -22,17 +20,8 @@ BUILDING = (
 
 @pytest.fixture
 def at_0009() -> Iterator[Engine]:
-    with scratch_database(_admin_url(), prefix="gridgis_mig", revision="0009") as url:
-        engine = make_engine(url)
+    with database_at("0009") as engine:
         yield engine
-        engine.dispose()
-
-
-def _downgrade(engine: Engine, revision: str) -> None:
-    with engine.begin() as conn:
-        cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
 
 
 def test_stored_results_move_into_one_partition_per_run_and_back(at_0009: Engine) -> None:
@@ -75,7 +64,7 @@ def test_stored_results_move_into_one_partition_per_run_and_back(at_0009: Engine
         ).scalar_one()
         assert new_id > 8
 
-    _downgrade(at_0009, "0009")
+    downgrade(at_0009, "0009")
 
     with at_0009.begin() as conn:
         kind = conn.execute(

@@ -7,10 +7,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Connection, Engine, text
 
-from gis.db import make_engine
-from gis.migrate import scratch_database, upgrade
-from tests.conftest import _admin_url
-from tests.gis.coverage.test_migration_0010 import _downgrade
+from gis.migrate import upgrade
+from tests.gis.migrations import database_at, downgrade
 
 STREETS = (  # two 0.01° squares side by side
     "INSERT INTO division (code, level, name, stat_code, synthetic, properties, geom) VALUES"
@@ -28,10 +26,8 @@ FACILITY = (
 
 @pytest.fixture
 def at_0010() -> Iterator[Engine]:
-    with scratch_database(_admin_url(), prefix="gridgis_mig", revision="0010") as url:
-        engine = make_engine(url)
+    with database_at("0010") as engine:
         yield engine
-        engine.dispose()
 
 
 def _columns(conn: Connection, table: str) -> set[str]:
@@ -66,7 +62,7 @@ def test_membership_moves_to_its_table_follows_moves_and_comes_back(at_0010: Eng
         left = conn.execute(text("SELECT count(*) FROM facility_membership")).scalar_one()
         assert left == 1
 
-    _downgrade(at_0010, "0010")
+    downgrade(at_0010, "0010")
 
     with at_0010.begin() as conn:
         assert "facility_membership" not in {
