@@ -2,10 +2,11 @@
 
 Data: the synthetic Dongcheng + Xicheng buildings (table ``building``) in the database gridgis
 uses (the embedded cluster, or DATABASE_URL). Both servers are started here, each with
-``--workers 2``, and serve the same table: gridgis as collection ``buildings`` (authenticated
-with the ``demo`` user's API key, which this script renews), tipg as ``public.building``
-configured to the same geometry column and the same properties. Workloads, the same request
-list for both servers (fixed seed):
+``--workers 2``, and serve the same rows: gridgis as collection ``buildings`` (authenticated
+with the ``demo`` user's API key, which this script renews), tipg as ``public.bench_building``,
+a view of the buildings LEFT JOINed to their membership (street and grid code live in
+``building_membership``), configured to the same geometry column and the same properties.
+Workloads, the same request list for both servers (fixed seed):
 
 * items: GeoJSON pages (``limit=1000``) of random ~600 m x 600 m bboxes inside the two
   districts (lon 116.33-116.45, lat 39.86-39.97);
@@ -50,11 +51,13 @@ from typing import IO
 import httpx2
 import mapbox_vector_tile
 import wrk_load  # bench/wrk_load.py, beside this script
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gis.cli_context import cli_engine
 from gis.demo import demo_api_key
+from gis.migrate import upgrade
 from gis.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +65,11 @@ EXTENT = (116.33, 39.86, 116.45, 39.97)  # lon/lat, Dongcheng + Xicheng
 BOX_M = 600.0
 ZOOMS = (15, 16)
 OK = (200, 204)  # gridgis answers an empty tile with 204, tipg with an empty 200
+# What tipg serves: the buildings with their membership, the join gridgis's collection makes.
+VIEW = (
+    "CREATE OR REPLACE VIEW bench_building AS SELECT b.*, m.street_code, m.grid_code"
+    " FROM building b LEFT JOIN building_membership m ON m.id = b.id"
+)
 # The properties gridgis's ``buildings`` collection serves (gis/ogc/collections.py).
 PROPERTIES = (
     "code",
@@ -329,9 +337,11 @@ def main() -> None:
     args = parser.parse_args()
 
     engine = cli_engine(get_settings())
+    upgrade(engine)
+    with engine.begin() as conn:  # tipg's table: buildings with their membership, as gridgis
+        conn.execute(text(VIEW))
     key = demo_api_key(engine)
     url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    engine.dispose()
 
     rng = random.Random(args.seed)
     n = args.warmup + args.requests
@@ -365,11 +375,11 @@ def main() -> None:
             **env,
             "DATABASE_URL": url,
             "TIPG_DB_SCHEMAS": '["public"]',
-            "TIPG_DB_TABLES": '["public.building"]',
+            "TIPG_DB_TABLES": '["public.bench_building"]',
             "TIPG_DB_FUNCTIONS": "[]",
-            "TIPG_TABLE_CONFIG__public_building__GEOMCOL": "geom",
-            "TIPG_TABLE_CONFIG__public_building__PK": "id",
-            "TIPG_TABLE_CONFIG__public_building__PROPERTIES": json.dumps(list(PROPERTIES)),
+            "TIPG_TABLE_CONFIG__public_bench_building__GEOMCOL": "geom",
+            "TIPG_TABLE_CONFIG__public_bench_building__PK": "id",
+            "TIPG_TABLE_CONFIG__public_bench_building__PROPERTIES": json.dumps(list(PROPERTIES)),
         }
         log = (scratch / "tipg.log").open("wb")
         cmd = [str(args.tipg / "bin/uvicorn"), "tipg.main:app", "--host", "127.0.0.1"]
@@ -379,8 +389,8 @@ def main() -> None:
             Server(
                 name="tipg",
                 base=f"http://127.0.0.1:{port}",
-                items_path="/collections/public.building/items",
-                tile_path="/collections/public.building/tiles/WebMercatorQuad/{z}/{x}/{y}",
+                items_path="/collections/public.bench_building/items",
+                tile_path="/collections/public.bench_building/tiles/WebMercatorQuad/{z}/{x}/{y}",
                 headers={},
                 # cwd: a scratch directory, so no stray .env configures tipg.
                 process=_start(cmd, tipg_env, scratch, log),
@@ -388,7 +398,7 @@ def main() -> None:
             )
         )
         _wait_ready(servers[0], "/health")
-        _wait_ready(servers[1], "/collections/public.building")
+        _wait_ready(servers[1], "/collections/public.bench_building")
 
         centre = ((EXTENT[0] + EXTENT[2]) / 2, (EXTENT[1] + EXTENT[3]) / 2)
         dlon, dlat = _box_size()
@@ -441,6 +451,9 @@ def main() -> None:
     finally:
         for server in servers:
             _stop(server)
+        with engine.begin() as conn:  # the view would slow a full membership refresh down
+            conn.execute(text("DROP VIEW IF EXISTS bench_building"))
+        engine.dispose()
 
 
 if __name__ == "__main__":

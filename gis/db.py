@@ -40,6 +40,7 @@ class Timestamped:
 
 
 TEMP_BUFFERS = "64MB"
+RANDOM_PAGE_COST = 1.1
 
 
 def make_engine(url: str, *, statement_timeout_ms: int | None = 30_000, **kwargs: Any) -> Engine:
@@ -49,8 +50,13 @@ def make_engine(url: str, *, statement_timeout_ms: int | None = 30_000, **kwargs
     in one; PostgreSQL's 8 MB default spills a 1 M-row staging table to disk: its membership
     took 4.7 s instead of 3.5 s). The memory is taken only as temporary tables fill it, and
     the setting can only be made before a session's first temporary table, hence here.
+
+    And RANDOM_PAGE_COST: gridgis reads cached or solid-state data, where an index probe costs
+    about what a sequential page does. At PostgreSQL's default of 4 (spinning disks) the
+    planner joined a tile's 190 buildings to their membership by scanning all 35,000
+    membership rows rather than probing the key 190 times (7 ms instead of 1 ms).
     """
-    options = [f"-c temp_buffers={TEMP_BUFFERS}"]
+    options = [f"-c temp_buffers={TEMP_BUFFERS}", f"-c random_page_cost={RANDOM_PAGE_COST}"]
     if statement_timeout_ms:
         options.append(f"-c statement_timeout={int(statement_timeout_ms)}")
     connect_args: dict[str, object] = {"connect_timeout": 10, "options": " ".join(options)}

@@ -258,9 +258,10 @@ def _rebuild(session: Session, layer: Layer, polygons: str) -> int:
 
     One CREATE TABLE AS with a plain join, which PostgreSQL runs on parallel workers (an
     INSERT … SELECT never does), then the key and constraints, then a swap with the old
-    table. Most features match one polygon, so the primary key is built first and only
-    when a point matched two (an edge shared by two cells, a sliver where street boundaries
-    overlap) are the extra matches removed, by ``rank``, before building it again.
+    table (a copy into it when views read it). Most features match one polygon, so the
+    primary key is built first and only when a point matched two (an edge shared by two
+    cells, a sliver where street boundaries overlap) are the extra matches removed, by
+    ``rank``, before building it again.
     """
     spec = _SPECS[layer]
     table = membership_table(layer)
@@ -312,24 +313,73 @@ def _rebuild(session: Session, layer: Layer, polygons: str) -> int:
                 f"   IS DISTINCT FROM (o.street_code, o.grid_cell_id, o.grid_code)"
             )
         ).scalar_one()
-    session.execute(text(f"DROP TABLE {table}"))
-    session.execute(text(f"ALTER TABLE {fresh} RENAME TO {table}"))
-    session.execute(text(f"ALTER TABLE {table} RENAME CONSTRAINT pk_{fresh} TO pk_{table}"))
-    # NOT VALID: the rows come from a join with both tables, so there is nothing to check;
-    # the keys still cascade deletes and check every later write.
+    if _read_by_views(session, table):
+        _copy_into(session, layer, fresh)
+    else:
+        session.execute(text(f"DROP TABLE {table}"))
+        session.execute(text(f"ALTER TABLE {fresh} RENAME TO {table}"))
+        session.execute(text(f"ALTER TABLE {table} RENAME CONSTRAINT pk_{fresh} TO pk_{table}"))
+        session.execute(text(f"ALTER TABLE {table} DROP COLUMN rank"))
+        _add_foreign_keys(session, layer)
+    # Three plain columns: a small sample gives the planner what it needs, in a fifth the time.
+    session.execute(text(f"SET LOCAL default_statistics_target = 10; ANALYZE {table}"))
+    session.execute(text("RESET default_statistics_target"))
+    return int(changed)
+
+
+def _read_by_views(session: Session, table: str) -> bool:
+    """Whether a view (a user's, say) reads ``table``: then it cannot be dropped and swapped."""
+    return bool(
+        session.execute(
+            text(
+                "SELECT EXISTS (SELECT FROM pg_depend WHERE refobjid = CAST(:t AS regclass)"
+                " AND classid = 'pg_rewrite'::regclass)"
+            ),
+            {"t": table},
+        ).scalar_one()
+    )
+
+
+def _copy_into(session: Session, layer: Layer, fresh: str) -> None:
+    """Replace the rows of ``layer``'s membership table with ``fresh``'s, keeping the table.
+
+    The slower way (a second write of every row), for when views read the table. Its
+    foreign keys are dropped meanwhile: they would check every row one by one.
+    """
+    table = membership_table(layer)
     session.execute(
         text(
-            f"ALTER TABLE {table} DROP COLUMN rank,"
+            f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS fk_{table}_id_{layer.value},"
+            f" DROP CONSTRAINT IF EXISTS fk_{table}_grid_cell_id_grid_cell"
+        )
+    )
+    session.execute(text(f"TRUNCATE {table}"))
+    session.execute(
+        text(
+            f"INSERT INTO {table} (id, street_code, grid_cell_id, grid_code)"
+            f" SELECT id, street_code, grid_cell_id, grid_code FROM {fresh} ORDER BY id"
+        )
+    )
+    session.execute(text(f"DROP TABLE {fresh}"))
+    _add_foreign_keys(session, layer)
+
+
+def _add_foreign_keys(session: Session, layer: Layer) -> None:
+    """Key a rebuilt membership table to its layer (deletes cascade) and to the grid cells.
+
+    NOT VALID: the rows come from a join with both tables, so there is nothing to check; the
+    keys still cascade deletes and check every later write.
+    """
+    table = membership_table(layer)
+    session.execute(
+        text(
+            f"ALTER TABLE {table}"
             f" ADD CONSTRAINT fk_{table}_id_{layer.value} FOREIGN KEY (id)"
             f"   REFERENCES {layer.value} (id) ON DELETE CASCADE NOT VALID,"
             f" ADD CONSTRAINT fk_{table}_grid_cell_id_grid_cell FOREIGN KEY (grid_cell_id)"
             f"   REFERENCES grid_cell (id) ON DELETE SET NULL NOT VALID"
         )
     )
-    # Three plain columns: a small sample gives the planner what it needs, in a fifth the time.
-    session.execute(text(f"SET LOCAL default_statistics_target = 10; ANALYZE {table}"))
-    session.execute(text("RESET default_statistics_target"))
-    return int(changed)
 
 
 def _summary(session: Session, layer: Layer, scoped: bool, out: LayerMembership) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from gis.db import TEMP_BUFFERS, make_engine
+from gis.db import RANDOM_PAGE_COST, TEMP_BUFFERS, make_engine
 
 
 @pytest.mark.parametrize(("timeout_ms", "shown"), [(1234, "1234ms"), (None, "0")])
@@ -17,5 +17,7 @@ def test_connections_get_the_statement_timeout_and_room_for_staging_tables(
         with engine.connect() as conn:
             assert conn.execute(text("SHOW statement_timeout")).scalar_one() == shown
             assert conn.execute(text("SHOW temp_buffers")).scalar_one() == TEMP_BUFFERS
+            cost = conn.execute(text("SHOW random_page_cost")).scalar_one()
+            assert float(cost) == RANDOM_PAGE_COST
     finally:
         engine.dispose()

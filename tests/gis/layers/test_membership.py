@@ -168,3 +168,45 @@ def test_a_moved_feature_is_reassigned_by_the_trigger(
     ).one()
 
     assert tuple(moved) == (int(last["id"]), last["street_code"])
+
+
+def test_a_full_refresh_keeps_the_views_that_read_membership(
+    session: Session, city: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]
+) -> None:
+    _, cells = city
+    first, last = cells.iloc[0], cells.iloc[-1]
+    rows = [
+        Facility(
+            category="pharmacy",
+            source="test",
+            source_id=str(i),
+            geom=from_shape(cell.geometry.representative_point(), 4326),
+        )
+        for i, cell in enumerate((first, last))
+    ]
+    session.add_all(rows)
+    session.flush()
+    # e.g. a GIS user's view for QGIS: the refresh cannot drop the table it reads
+    session.execute(
+        text(
+            "CREATE VIEW pharmacies AS SELECT f.id, m.grid_cell_id FROM facility f"
+            " JOIN facility_membership m ON m.id = f.id"
+        )
+    )
+
+    report = refresh_membership(session, layers=["facility"])
+    session.execute(
+        update(Facility)
+        .where(Facility.id == rows[0].id)
+        .values(geom=from_shape(last.geometry.representative_point(), 4326))
+    )
+    again = refresh_membership(session, layers=["facility"])
+
+    seen = dict(session.execute(text("SELECT id, grid_cell_id FROM pharmacies")).all())
+    assert seen == {rows[0].id: int(last["id"]), rows[1].id: int(last["id"])}
+    assert report.changed == 2
+    assert again.changed == 0  # the move trigger had already re-assigned it
+    # the keys came back: a deleted facility takes its membership along
+    session.execute(text("DELETE FROM facility WHERE id = :id"), {"id": rows[1].id})
+    left = session.execute(text("SELECT count(*) FROM facility_membership")).scalar_one()
+    assert left == 1
