@@ -7,19 +7,22 @@ street) and 100,000 synthetic incidents (open cases of one minor class). The Pos
 `gis.layers.membership.refresh_membership` with its writes: it rebuilds the layers'
 membership tables (every feature in a street gets a row) and commits; the geopandas side
 joins the anchors with the cells (``predicate="intersects"``) and the rest with the streets,
-in memory, writing nothing. Both sides' assignments are compared.
+in memory, writing nothing. Both sides' assignments are compared. The sides alternate for
+``--rounds`` rounds (each PostGIS round a first assignment: the membership tables are emptied
+before it); medians are reported.
 
 One more measure, same data, same run, checked against the stored membership: membership as
 an import assigns it, on staged rows (`assign_staged`), before the import's one INSERT writes
 features and membership.
 
-    .venv/bin/python bench/spatial_join.py [--buildings N] [--incidents N] [--cell-size-m M]
+    .venv/bin/python bench/spatial_join.py [--buildings N] [--incidents N] [--rounds R]
     .venv/bin/python bench/spatial_join.py --database-url postgresql://...   # another server
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from pathlib import Path
 
@@ -205,6 +208,7 @@ def main() -> None:
     parser.add_argument("--buildings", type=int, default=1_000_000)
     parser.add_argument("--incidents", type=int, default=100_000)
     parser.add_argument("--cell-size-m", type=float, default=260.0)
+    parser.add_argument("--rounds", type=int, default=3, help="timed runs of each side")
     parser.add_argument("--database-url")
     args = parser.parse_args()
     admin_url = server_url(Settings(database_url=args.database_url))
@@ -251,16 +255,7 @@ def _run(args: argparse.Namespace, url: str) -> None:
             stage = "_bench_stage_building"
             staged = _cells_of(session, stage, staged_membership(stage))
             session.rollback()  # a measurement only: the staging goes
-        t = time.perf_counter()  # the commit included: the writes are durable when it ends
-        with Session(engine) as session, session.begin():
-            report = refresh_membership(session, layers=["building", "incident"])
-        postgis_s = time.perf_counter() - t
-        t = time.perf_counter()
-        with Session(engine) as session, session.begin():
-            unchanged = refresh_membership(session, layers=["building", "incident"])
-        join_only_s = time.perf_counter() - t
         with Session(engine) as session:
-            stored = _cells_of(session, "building", "building_membership")
             ids = pd.DataFrame(
                 session.execute(
                     text("SELECT id, ST_AsBinary(geom) FROM grid_cell ORDER BY id")
@@ -271,24 +266,48 @@ def _run(args: argparse.Namespace, url: str) -> None:
             geometry=shapely.from_wkb([bytes(g) for g in ids.iloc[:, 1]]),
             crs="EPSG:4326",
         )
+        postgis, geopandas = [], []
+        for _ in range(args.rounds):  # alternating, so that both sides meet the same noise
+            with Session(engine) as session, session.begin():  # every round a first assignment
+                session.execute(text("TRUNCATE building_membership, incident_membership"))
+            t = time.perf_counter()  # the commit included: the writes are durable when it ends
+            with Session(engine) as session, session.begin():
+                report = refresh_membership(session, layers=["building", "incident"])
+            postgis.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            joined_b = _sjoin(anchors, cell_frame, streets)
+            _sjoin(points, cell_frame, streets)
+            geopandas.append(time.perf_counter() - t)
         t = time.perf_counter()
-        joined_b = _sjoin(anchors, cell_frame, streets)
-        _sjoin(points, cell_frame, streets)
-        sjoin_s = time.perf_counter() - t
+        with Session(engine) as session, session.begin():
+            unchanged = refresh_membership(session, layers=["building", "incident"])
+        again_s = time.perf_counter() - t
+        with Session(engine) as session:
+            stored = _cells_of(session, "building", "building_membership")
+        postgis_s, sjoin_s = statistics.median(postgis), statistics.median(geopandas)
         same_cell = np.array_equal(
             stored["cell_id"].fillna(-1).to_numpy(), joined_b["cell_id"].fillna(-1).to_numpy()
         )
         print(f"cells: {len(cell_frame):,}; buildings: {args.buildings:,}; ", end="")
         print(f"incidents: {args.incidents:,}")
         print(f"load by COPY: {load_s:.1f} s")
-        print(f"PostGIS refresh_membership (with writes): {postgis_s:.2f} s; ", end="")
-        print(f"rows changed {report.changed:,}")
         print(
-            f"second refresh (rebuilt again, nothing changes): {join_only_s:.2f} s"
+            f"PostGIS refresh_membership (with writes): {postgis_s:.2f} s (rounds:"
+            f" {' / '.join(f'{v:.2f}' for v in postgis)}); rows changed {report.changed:,}"
+        )
+        print(
+            f"geopandas sjoin (cells, then streets; no writes): {sjoin_s:.2f} s (rounds:"
+            f" {' / '.join(f'{v:.2f}' for v in geopandas)})"
+        )
+        ratios = " / ".join(f"{a / b:.2f}" for a, b in zip(postgis, geopandas, strict=True))
+        print(
+            f"ratio PostGIS / geopandas (medians): {postgis_s / sjoin_s:.2f};"
+            f" per round: {ratios}; same cells: {same_cell}"
+        )
+        print(
+            f"a refresh with nothing to change (rebuilt, compared with the old): {again_s:.2f} s"
             f" ({unchanged.changed} changed)"
         )
-        print(f"geopandas sjoin (cells, then streets; no writes): {sjoin_s:.2f} s")
-        print(f"ratio PostGIS / geopandas: {postgis_s / sjoin_s:.2f}; same cells: {same_cell}")
         print(
             f"membership as imports assign it (staged rows, before their one INSERT):"
             f" {staged_s:.2f} s, {staged_s / sjoin_s:.2f}x geopandas;"

@@ -57,6 +57,8 @@ from sqlalchemy.orm import Session
 from gis.errors import InvalidInputError
 
 STREET_SUBDIVIDE_VERTICES = 128
+# Layers up to this many rows are de-duplicated while a full refresh writes them (see _rebuild).
+SORTED_DEDUPE_MAX_ROWS = 300_000
 OUTSIDE_SAMPLE = 20
 
 
@@ -273,13 +275,20 @@ def _rebuild(session: Session, layer: Layer, polygons: str) -> int:
             " SET LOCAL min_parallel_table_scan_size = 0"
         )
     )
+    # A small layer is cheaper to de-duplicate on the way (a sort of a few thousand rows)
+    # than after a failed key; a large one rarely needs it, and sorting it costs 0.3 s.
+    small = session.execute(
+        text("SELECT reltuples BETWEEN 0 AND :n FROM pg_class WHERE oid = CAST(:t AS regclass)"),
+        {"n": SORTED_DEDUPE_MAX_ROWS, "t": layer.value},
+    ).scalar_one()
+    distinct, order = ("DISTINCT ON (f.id) ", " ORDER BY f.id, p.rank") if small else ("", "")
     written = session.execute(
         text(
             f"CREATE TABLE {fresh} AS"
-            f" SELECT f.id, p.street_code::varchar(9) AS street_code, p.grid_cell_id,"
+            f" SELECT {distinct}f.id, p.street_code::varchar(9) AS street_code, p.grid_cell_id,"
             f"   p.grid_code::varchar(20) AS grid_code, p.rank"
             f" FROM {polygons} p JOIN {layer.value} f"
-            f"   ON {spec.indexed} && p.geom AND ST_Intersects(p.geom, {spec.point})"
+            f"   ON {spec.indexed} && p.geom AND ST_Intersects(p.geom, {spec.point}){order}"
         )
     )
     session.execute(
