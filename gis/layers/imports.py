@@ -13,9 +13,10 @@ How an import runs (`import_layer_file`; the OSM reader feeds the same `import_c
 3. When any row is bad, `ImportValidationError` names every one (row, key, reason) and nothing
    but the dropped staging table was written.
 4. Otherwise membership (street, grid cell, grid code) is computed on the staging table
-   (`gis.layers.membership.assign_staged`) and one ``INSERT … SELECT … ON CONFLICT DO
-   UPDATE`` writes the layer: a re-import of the same source updates rows, never duplicates.
-   Features in no street are imported and listed as warnings.
+   (`gis.layers.membership.assign_staged`) and one statement writes the layer (``INSERT …
+   SELECT … ON CONFLICT DO UPDATE``, in Z-order of the points) and the layer's membership
+   table: a re-import of the same source updates rows, never duplicates. Features in no
+   street are imported and listed as warnings.
 
 Keys: buildings and facilities upsert on (source, source_id), where ``source`` is the file
 name (or ``LayerImportOptions.source``) and ``source_id`` the id/code column, else

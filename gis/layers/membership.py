@@ -31,7 +31,9 @@ cells of Dongcheng/Xicheng, PostgreSQL 15 / PostGIS 3.3, 2 cores; ``bench/spatia
   never does), then the primary key, the foreign keys as NOT VALID (the rows come from a join
   with both referenced tables) and a swap with the old table, all in the caller's
   transaction. Features are written in Z-order of their points (`gis.db.spatial_order`), so
-  a polygon's points sit on a few pages.
+  a polygon's points sit on a few pages. 709,000 memberships of 1.1 M features take
+  1.1 s, commit included (geopandas's in-memory ``sjoin`` of the same points: 0.6 s); on the
+  feature rows they took 31 s.
 * **A refresh of some streets** (plan activation) re-assigns the features in or moving into
   them and writes only the memberships that change.
 * **Ties**: a point on an edge shared by two cells goes to the older cell (lowest id), as in
