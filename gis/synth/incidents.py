@@ -337,9 +337,17 @@ def _first(
 
 
 def _duplicates(
-    cases: _Cases, ids: npt.NDArray[np.int64], end_ns: int, rng: np.random.Generator
+    cases: _Cases,
+    ids: npt.NDArray[np.int64],
+    end_ns: int,
+    rng: np.random.Generator,
+    geoms: npt.NDArray[np.object_],
 ) -> _Cases:
-    """Re-reports of open originals nearby and soon after: linked and cancelled at intake."""
+    """Re-reports of open originals nearby and soon after: linked and cancelled at intake.
+
+    A re-report lies a few metres from its original, inside the original's cell (``geoms``
+    by cell): one that would land across the cell's edge is put on the original's spot.
+    """
     frame = cases.frame
     n = ids.size
     if n == 0:
@@ -352,12 +360,15 @@ def _duplicates(
     open_then = (orig["status"] != State.CANCELLED.value).to_numpy() & (at < closed)
     ok = open_then & (at <= end_ns)
     orig, at, ids = orig[ok].reset_index(drop=True), at[ok], ids[: int(ok.sum())]
+    lon = orig["lon"].to_numpy() + rng.normal(0, 8e-5, len(orig))
+    lat = orig["lat"].to_numpy() + rng.normal(0, 6e-5, len(orig))
+    inside = shapely.contains_xy(geoms[orig["cell"].to_numpy()], lon, lat)
     dup = orig.assign(
         id=ids,
         urgent=False,
         reported_at=at,
-        lon=orig["lon"] + rng.normal(0, 8e-5, len(orig)),
-        lat=orig["lat"] + rng.normal(0, 6e-5, len(orig)),
+        lon=np.where(inside, lon, orig["lon"].to_numpy()),
+        lat=np.where(inside, lat, orig["lat"].to_numpy()),
         status=State.CANCELLED.value,
         dispatched_at=np.nan,
         closed_at=np.nan,
@@ -516,7 +527,7 @@ def synth_incidents(
     n_dup = round(options.count * options.duplicate_share)
     end_ns = pd.Timestamp(end).as_unit("ns").value
     originals = _originals(options, cells, ids[: ids.size - n_dup], end_ns, cal, rng)
-    dups = _duplicates(originals, ids[ids.size - n_dup :], end_ns, rng)
+    dups = _duplicates(originals, ids[ids.size - n_dup :], end_ns, rng, cells.geoms)
     frame = pd.concat([originals.frame, dups.frame], ignore_index=True)
     rows = _incident_rows(frame, cells, cal, rng)
     copy_rows(session, "incident", rows, _INCIDENT_COLUMNS)
