@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, DateTime, Integer, String, func, select
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    DateTime,
+    FromClause,
+    Integer,
+    String,
+    func,
+    select,
+)
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
@@ -71,6 +80,15 @@ class Membership:
     def membership_model(cls) -> Any:
         """Return the mapped class of this layer's membership table."""
         return cls.membership.property.mapper.class_
+
+    @classmethod
+    def with_membership(cls) -> FromClause:
+        """Return the layer's table LEFT JOINed to its membership table (a row per feature)."""
+        member = cls.membership_model()
+        return cls.__table__.outerjoin(  # type: ignore[attr-defined,no-any-return]
+            member.__table__,
+            member.id == cls.id,  # type: ignore[attr-defined]
+        )
 
     @classmethod
     def in_street(cls, street_code: str) -> ColumnElement[bool]:

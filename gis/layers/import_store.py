@@ -18,7 +18,12 @@ from gis.auth import Principal
 from gis.db import spatial_order
 from gis.errors import FeatureProblem, ImportReport
 from gis.layers.import_checks import ImportLayer
-from gis.layers.membership import assign_staged, membership_table, staged_membership
+from gis.layers.membership import (
+    ON_ID_UPDATE,
+    assign_staged,
+    membership_table,
+    staged_membership,
+)
 
 MAX_PROBLEMS: Final = 10_000
 MAX_OUTSIDE_WARNINGS: Final = 1_000
@@ -270,9 +275,7 @@ def upsert(session: Session, stage: str, plan: ImportPlan) -> tuple[int, int]:
             f" put AS ("
             f" INSERT INTO {members} AS t (id, street_code, grid_cell_id, grid_code)"
             f" SELECT id, street_code, grid_cell_id, grid_code FROM placed"
-            f" WHERE street_code IS NOT NULL ORDER BY id"
-            f" ON CONFLICT (id) DO UPDATE SET street_code = EXCLUDED.street_code,"
-            f"   grid_cell_id = EXCLUDED.grid_cell_id, grid_code = EXCLUDED.grid_code)"
+            f" WHERE street_code IS NOT NULL ORDER BY id{ON_ID_UPDATE})"
             f" SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
             f" FROM up"
         ),

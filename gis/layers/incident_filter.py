@@ -26,9 +26,7 @@ _CLASS_CODE: Final = re.compile(r"[0-9]{4}")
 
 
 # Incidents with their membership: every query that filters or shows street/grid reads this.
-INCIDENTS: Final = Incident.__table__.outerjoin(
-    IncidentMembership.__table__, IncidentMembership.id == Incident.id
-)
+INCIDENTS: Final = Incident.with_membership()
 
 
 def incident_scope(principal: Principal) -> ColumnElement[bool]:

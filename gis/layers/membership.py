@@ -59,6 +59,12 @@ from sqlalchemy.orm import Session
 from gis.errors import InvalidInputError
 
 STREET_SUBDIVIDE_VERTICES = 128
+# Completes ``INSERT INTO {layer}_membership AS t (id, street_code, grid_cell_id, grid_code)``
+# into an upsert on the feature id.
+ON_ID_UPDATE = (
+    " ON CONFLICT (id) DO UPDATE SET street_code = EXCLUDED.street_code,"
+    " grid_cell_id = EXCLUDED.grid_cell_id, grid_code = EXCLUDED.grid_code"
+)
 # Layers up to this many rows are de-duplicated while a full refresh writes them (see _rebuild).
 SORTED_DEDUPE_MAX_ROWS = 300_000
 OUTSIDE_SAMPLE = 20
@@ -248,8 +254,7 @@ def _write(session: Session, layer: Layer) -> int:
         text(
             f"INSERT INTO {table} AS t (id, street_code, grid_cell_id, grid_code)"
             f" SELECT id, street_code, grid_cell_id, grid_code FROM _gm_new ORDER BY id"
-            f" ON CONFLICT (id) DO UPDATE SET street_code = EXCLUDED.street_code,"
-            f"   grid_cell_id = EXCLUDED.grid_cell_id, grid_code = EXCLUDED.grid_code"
+            f"{ON_ID_UPDATE}"
             f" WHERE (t.street_code, t.grid_cell_id, t.grid_code)"
             f"   IS DISTINCT FROM (EXCLUDED.street_code, EXCLUDED.grid_cell_id, EXCLUDED.grid_code)"
         )
@@ -358,12 +363,8 @@ def _copy_into(session: Session, layer: Layer, fresh: str) -> None:
     foreign keys are dropped meanwhile: they would check every row one by one.
     """
     table = membership_table(layer)
-    session.execute(
-        text(
-            f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS fk_{table}_id_{layer.value},"
-            f" DROP CONSTRAINT IF EXISTS fk_{table}_grid_cell_id_grid_cell"
-        )
-    )
+    drops = ", ".join(f"DROP CONSTRAINT IF EXISTS {name}" for name, _ in _foreign_keys(layer))
+    session.execute(text(f"ALTER TABLE {table} {drops}"))
     session.execute(text(f"TRUNCATE {table}"))
     session.execute(
         text(
@@ -375,22 +376,31 @@ def _copy_into(session: Session, layer: Layer, fresh: str) -> None:
     _add_foreign_keys(session, layer)
 
 
+def _foreign_keys(layer: Layer) -> list[tuple[str, str]]:
+    """Name and definition of each foreign key of ``layer``'s membership table."""
+    table = membership_table(layer)
+    return [
+        (
+            f"fk_{table}_id_{layer.value}",
+            f"FOREIGN KEY (id) REFERENCES {layer.value} (id) ON DELETE CASCADE",
+        ),
+        (
+            f"fk_{table}_grid_cell_id_grid_cell",
+            "FOREIGN KEY (grid_cell_id) REFERENCES grid_cell (id) ON DELETE SET NULL",
+        ),
+    ]
+
+
 def _add_foreign_keys(session: Session, layer: Layer) -> None:
     """Key a rebuilt membership table to its layer (deletes cascade) and to the grid cells.
 
     NOT VALID: the rows come from a join with both tables, so there is nothing to check; the
     keys still cascade deletes and check every later write.
     """
-    table = membership_table(layer)
-    session.execute(
-        text(
-            f"ALTER TABLE {table}"
-            f" ADD CONSTRAINT fk_{table}_id_{layer.value} FOREIGN KEY (id)"
-            f"   REFERENCES {layer.value} (id) ON DELETE CASCADE NOT VALID,"
-            f" ADD CONSTRAINT fk_{table}_grid_cell_id_grid_cell FOREIGN KEY (grid_cell_id)"
-            f"   REFERENCES grid_cell (id) ON DELETE SET NULL NOT VALID"
-        )
+    adds = ", ".join(
+        f"ADD CONSTRAINT {name} {definition} NOT VALID" for name, definition in _foreign_keys(layer)
     )
+    session.execute(text(f"ALTER TABLE {membership_table(layer)} {adds}"))
 
 
 def _summary(session: Session, layer: Layer, scoped: bool, out: LayerMembership) -> None:

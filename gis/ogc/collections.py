@@ -174,12 +174,6 @@ class Collection:
         return stmt.where(and_(*conditions)) if conditions else stmt.where(true())
 
 
-def with_membership(model: Any) -> FromClause:
-    """Return the layer's table LEFT JOINed to its membership table (one row per feature)."""
-    member = model.membership_model()
-    return model.__table__.outerjoin(member.__table__, member.id == model.id)  # type: ignore[no-any-return]
-
-
 def _membership_properties(model: Any) -> dict[str, SqlColumn]:
     return {
         "street_code": model.street_code,
@@ -218,10 +212,10 @@ def _build() -> dict[str, Collection]:
         GridPlan.__table__, and_(GridCell.plan_id == GridPlan.id, GridPlan.status == "active")
     )
     results = CoverageResult.__table__.join(
-        with_membership(Building), CoverageResult.building_id == Building.id
+        Building.with_membership(), CoverageResult.building_id == Building.id
     )
     isochrones = Isochrone.__table__.join(
-        with_membership(Facility), Isochrone.facility_id == Facility.id
+        Facility.with_membership(), Isochrone.facility_id == Facility.id
     )
     collections = [
         _divisions("street", id_="streets", title="Streets (街道/乡镇)", min_zoom=6),
@@ -257,7 +251,7 @@ def _build() -> dict[str, Collection]:
             id="buildings",
             title="Buildings",
             description="Building footprints with dwelling, household and resident counts.",
-            source=with_membership(Building),
+            source=Building.with_membership(),
             id_column=Building.id,
             geom=Building.geom,
             geometry_type="MultiPolygon",
@@ -283,7 +277,7 @@ def _build() -> dict[str, Collection]:
             id="facilities",
             title="Facilities",
             description="Service facilities (schools, clinics, markets...) by category.",
-            source=with_membership(Facility),
+            source=Facility.with_membership(),
             id_column=Facility.id,
             geom=Facility.geom,
             geometry_type="Point",
@@ -303,7 +297,7 @@ def _build() -> dict[str, Collection]:
             id="components",
             title="Urban components (部件)",
             description="Street furniture and utilities coded per GB/T 30428.2.",
-            source=with_membership(Component),
+            source=Component.with_membership(),
             id_column=Component.id,
             geom=Component.geom,
             geometry_type="Geometry",
@@ -329,7 +323,7 @@ def _build() -> dict[str, Collection]:
             id="incidents",
             title="Incidents (事件/部件案件)",
             description="Reported cases with their state and deadline (no reporter identity).",
-            source=with_membership(Incident),
+            source=Incident.with_membership(),
             id_column=Incident.id,
             geom=Incident.geom,
             geometry_type="Point",
